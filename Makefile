@@ -1,0 +1,40 @@
+# Two commands matter: `make demo` and `make test`. Each installs what it needs from a fresh clone.
+SHELL := /bin/bash
+# uv from PATH, else the one pip installs as a module (bootstrapped on first use).
+UV := $(shell command -v uv 2>/dev/null)
+ifeq ($(UV),)
+UV := python3 -m uv
+endif
+VENV := .venv
+PY := $(VENV)/bin/python
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: setup demo test lint typecheck unit bench clean
+
+$(VENV)/.synced: pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --frozen
+	@touch $@
+
+setup: $(VENV)/.synced
+
+lint: setup
+	$(VENV)/bin/ruff check polar_pipeline polar_api tests
+	$(VENV)/bin/ruff format --check polar_pipeline polar_api tests
+
+typecheck: setup
+	$(VENV)/bin/mypy --strict polar_pipeline polar_api
+
+unit: setup
+	$(VENV)/bin/pytest -q
+
+test: lint typecheck unit
+
+demo: setup
+	$(VENV)/bin/polar-flow demo
+
+bench: setup
+	$(VENV)/bin/python -m polar_pipeline.bench
+
+clean:
+	rm -rf $(VENV) .demo

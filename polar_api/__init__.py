@@ -1,0 +1,1 @@
+"""Read-only HTTP surface over the serving snapshot (never the live warehouse)."""

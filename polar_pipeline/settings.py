@@ -1,0 +1,56 @@
+"""One settings object for every process (CLI, Dagster code location, API), read from the environment.
+
+Pointing the three URLs at the loopback simulator is the only change needed to run against it.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Environment variables prefixed ``POLAR_`` (``POLAR_HOME``, ``POLAR_ACCESSLINK_URL`` …)."""
+
+    model_config = SettingsConfigDict(env_prefix="POLAR_", extra="ignore")
+
+    home: Path = Field(default=Path("~/.polar-flow"), description="warehouse, snapshots, Dagster home, control store")
+    accesslink_url: str = "https://www.polaraccesslink.com"
+    auth_url: str = "https://flow.polar.com/oauth2/authorization"
+    token_url: str = "https://polarremote.com/v2/oauth2/token"
+    client_id: str = ""
+    client_secret: str = ""
+    partition_start_date: str = Field(default="2020-01-01", description="first day of the daily partition axis")
+    encryption_key: str = Field(default="", description="Fernet key for Polar tokens; else a 0600 key file is used")
+
+    @cached_property
+    def home_dir(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home_dir / "warehouse.duckdb"
+
+    @property
+    def snapshots_dir(self) -> Path:
+        return self.home_dir / "serving"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home_dir / "dagster"
+
+    @property
+    def control_store_path(self) -> Path:
+        return self.home_dir / "control.sqlite3"
+
+    @property
+    def key_file(self) -> Path:
+        return self.home_dir / "secret.key"
+
+
+def get_settings() -> Settings:
+    """Fresh settings each call, so tests and subprocesses that change the environment see it."""
+    return Settings()
