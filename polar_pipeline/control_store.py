@@ -1,0 +1,148 @@
+"""The small control store both sides may write: users and their encrypted Polar tokens.
+
+SQLite in WAL mode so the API can record things while Dagster reads them. Tokens are Fernet-encrypted
+at rest with a key from ``POLAR_ENCRYPTION_KEY`` or a 0600 key file under ``POLAR_HOME``; neither the
+key nor a token is ever logged or put in an exception message.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+
+USER_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    user_id TEXT PRIMARY KEY,
+    polar_user_id INTEGER,
+    token_encrypted BLOB NOT NULL,
+    status TEXT NOT NULL DEFAULT 'active',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+"""
+
+
+class InvalidUserId(ValueError):
+    """A user id the partitions and URLs cannot carry (``|`` would corrupt Dagster's multi-partition keys)."""
+
+
+class UnknownUser(KeyError):
+    """No such user in the control store."""
+
+
+def validate_user_id(user_id: str) -> str:
+    """Accept 1–100 characters of ``[A-Za-z0-9_-]``; anything else (notably ``|``) is rejected."""
+    if not USER_ID_PATTERN.fullmatch(user_id):
+        raise InvalidUserId(
+            f"invalid user id {user_id!r}: use 1-100 characters of letters, digits, '_' or '-' "
+            "('|' is reserved by the user x day partition keys)"
+        )
+    return user_id
+
+
+@dataclass(frozen=True)
+class StoredUser:
+    user_id: str
+    polar_user_id: int | None
+    status: str
+    created_at: str
+    updated_at: str
+
+
+def load_or_create_key(key_file: Path, env_key: str = "") -> bytes:
+    """The Fernet key: from the environment if given, else a key file created once with mode 0600."""
+    if env_key:
+        return env_key.encode()
+    if key_file.exists():
+        return key_file.read_bytes().strip()
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key = Fernet.generate_key()
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key)
+    return key
+
+
+class ControlStore:
+    """Users and encrypted tokens in SQLite (WAL)."""
+
+    def __init__(self, path: Path, key: bytes) -> None:
+        self.path = path
+        self._fernet = Fernet(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as con:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.executescript(SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        con = sqlite3.connect(self.path, timeout=30)
+        try:
+            with con:
+                yield con
+        finally:
+            con.close()
+
+    def upsert_user(self, user_id: str, token: str, polar_user_id: int | None = None) -> StoredUser:
+        validate_user_id(user_id)
+        now = datetime.now(UTC).isoformat()
+        encrypted = self._fernet.encrypt(token.encode())
+        with self._connect() as con:
+            con.execute(
+                """
+                INSERT INTO users (user_id, polar_user_id, token_encrypted, status, created_at, updated_at)
+                VALUES (?, ?, ?, 'active', ?, ?)
+                ON CONFLICT (user_id) DO UPDATE SET
+                    polar_user_id = COALESCE(excluded.polar_user_id, users.polar_user_id),
+                    token_encrypted = excluded.token_encrypted, status = 'active',
+                    updated_at = excluded.updated_at
+                """,
+                (user_id, polar_user_id, encrypted, now, now),
+            )
+        return self.get_user(user_id)
+
+    def get_user(self, user_id: str) -> StoredUser:
+        with self._connect() as con:
+            row = con.execute(
+                "SELECT user_id, polar_user_id, status, created_at, updated_at FROM users WHERE user_id = ?",
+                (user_id,),
+            ).fetchone()
+        if row is None:
+            raise UnknownUser(user_id)
+        return StoredUser(*row)
+
+    def list_users(self) -> list[StoredUser]:
+        with self._connect() as con:
+            rows = con.execute(
+                "SELECT user_id, polar_user_id, status, created_at, updated_at FROM users ORDER BY created_at"
+            ).fetchall()
+        return [StoredUser(*row) for row in rows]
+
+    def token_for(self, user_id: str) -> str:
+        with self._connect() as con:
+            row = con.execute("SELECT token_encrypted FROM users WHERE user_id = ?", (user_id,)).fetchone()
+        if row is None:
+            raise UnknownUser(user_id)
+        try:
+            return self._fernet.decrypt(row[0]).decode()
+        except InvalidToken:
+            raise RuntimeError(
+                f"the stored token of user {user_id} cannot be decrypted with the current key"
+            ) from None
+
+    def set_status(self, user_id: str, status: str) -> None:
+        with self._connect() as con:
+            con.execute(
+                "UPDATE users SET status = ?, updated_at = ? WHERE user_id = ?",
+                (status, datetime.now(UTC).isoformat(), user_id),
+            )

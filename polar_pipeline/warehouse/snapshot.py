@@ -1,0 +1,192 @@
+"""The serving snapshot: a read-only copy of the warehouse, published atomically, read without locks.
+
+DuckDB lets one process hold a file for writing and then no other process may open it, not even
+read-only. So readers never touch ``warehouse.duckdb``: the writer copies it into a new
+generation-numbered file and then atomically replaces a small pointer file (``CURRENT.json``).
+Readers follow the pointer, open that generation read-only, and keep using a generation they hold.
+Old generations are unlinked once two newer ones exist; on POSIX a reader that still has one open keeps
+reading it until it closes, and a reader that lost the race to a deleted file re-reads the pointer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+POINTER_NAME = "CURRENT.json"
+GENERATION_PATTERN = re.compile(r"^serving-(\d{8})\.duckdb$")
+GENERATIONS_KEPT = 3
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """Which generation is being served, where it is, and when it was published."""
+
+    generation: int
+    path: Path
+    published_at: datetime
+
+    def age_seconds(self, now: datetime | None = None) -> float:
+        return ((now or datetime.now(UTC)) - self.published_at).total_seconds()
+
+
+def generation_file_name(generation: int) -> str:
+    return f"serving-{generation:08d}.duckdb"
+
+
+def _existing_generations(snapshots_dir: Path) -> list[int]:
+    found = []
+    for entry in snapshots_dir.iterdir() if snapshots_dir.exists() else []:
+        match = GENERATION_PATTERN.match(entry.name)
+        if match:
+            found.append(int(match.group(1)))
+    return sorted(found)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_pointer(snapshots_dir: Path) -> SnapshotInfo | None:
+    """The generation currently served, or None before the first publish."""
+    try:
+        data = json.loads((snapshots_dir / POINTER_NAME).read_text())
+    except FileNotFoundError:
+        return None
+    return SnapshotInfo(
+        generation=int(data["generation"]),
+        path=snapshots_dir / str(data["file"]),
+        published_at=datetime.fromisoformat(str(data["published_at"])),
+    )
+
+
+def publish_snapshot(con: duckdb.DuckDBPyConnection, snapshots_dir: Path) -> SnapshotInfo:
+    """Copy the database behind the writer connection ``con`` into a new generation and switch to it.
+
+    Runs inside the writer (the DuckDB pool), so the copy is a consistent view of committed data.
+    """
+    snapshots_dir.mkdir(parents=True, exist_ok=True)
+    existing = _existing_generations(snapshots_dir)
+    current = read_pointer(snapshots_dir)
+    generation = max([*existing, current.generation if current else 0]) + 1
+    final_path = snapshots_dir / generation_file_name(generation)
+    tmp_path = snapshots_dir / f".{final_path.name}.tmp"
+    tmp_path.unlink(missing_ok=True)
+
+    row = con.execute("SELECT current_database()").fetchone()
+    assert row is not None
+    source_catalog = str(row[0]).replace('"', '""')
+    con.execute(f"ATTACH '{tmp_path.as_posix()}' AS serving_copy")
+    try:
+        con.execute(f'COPY FROM DATABASE "{source_catalog}" TO serving_copy')
+    finally:
+        con.execute("DETACH serving_copy")
+    with open(tmp_path, "rb") as handle:
+        os.fsync(handle.fileno())
+    tmp_path.chmod(0o444)
+    os.replace(tmp_path, final_path)
+
+    published_at = datetime.now(UTC)
+    pointer_tmp = snapshots_dir / f".{POINTER_NAME}.tmp"
+    pointer_tmp.write_text(
+        json.dumps(
+            {"generation": generation, "file": final_path.name, "published_at": published_at.isoformat()}
+        )
+    )
+    with open(pointer_tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(pointer_tmp, snapshots_dir / POINTER_NAME)
+    _fsync_dir(snapshots_dir)
+
+    for old in _existing_generations(snapshots_dir)[:-GENERATIONS_KEPT]:
+        (snapshots_dir / generation_file_name(old)).unlink(missing_ok=True)
+    return SnapshotInfo(generation=generation, path=final_path, published_at=published_at)
+
+
+class SnapshotUnavailable(RuntimeError):
+    """No snapshot has been published yet, or the current one cannot be opened."""
+
+
+class _OpenGeneration:
+    def __init__(self, info: SnapshotInfo) -> None:
+        self.info = info
+        self.connection = duckdb.connect(str(info.path), read_only=True)
+        self.borrowed = 0
+
+
+class SnapshotReader:
+    """Thread-safe read access to the current snapshot for long-lived processes (API, MCP).
+
+    One read-only connection per generation; each caller gets its own cursor. A generation is closed
+    once a newer one is current and nobody is using it any more.
+    """
+
+    def __init__(self, snapshots_dir: Path) -> None:
+        self.snapshots_dir = snapshots_dir
+        self._lock = threading.Lock()
+        self._open: dict[int, _OpenGeneration] = {}
+        self._latest: int | None = None
+
+    def current(self) -> SnapshotInfo | None:
+        return read_pointer(self.snapshots_dir)
+
+    def _acquire(self) -> _OpenGeneration:
+        last_error: Exception | None = None
+        for _ in range(5):
+            info = read_pointer(self.snapshots_dir)
+            if info is None:
+                raise SnapshotUnavailable("no serving snapshot has been published yet")
+            with self._lock:
+                handle = self._open.get(info.generation)
+                if handle is None:
+                    try:
+                        handle = _OpenGeneration(info)
+                    except (duckdb.IOException, duckdb.CatalogException, FileNotFoundError) as exc:
+                        last_error = exc  # published and replaced between pointer read and open
+                        continue
+                    self._open[info.generation] = handle
+                handle.borrowed += 1
+                self._latest = max(self._latest or 0, info.generation)
+                return handle
+        raise SnapshotUnavailable(f"could not open the current snapshot: {last_error}")
+
+    def _release(self, handle: _OpenGeneration) -> None:
+        with self._lock:
+            handle.borrowed -= 1
+            stale = [
+                generation
+                for generation, other in self._open.items()
+                if other.borrowed == 0 and self._latest is not None and generation < self._latest
+            ]
+            for generation in stale:
+                self._open.pop(generation).connection.close()
+
+    @contextmanager
+    def cursor(self) -> Iterator[tuple[duckdb.DuckDBPyConnection, SnapshotInfo]]:
+        """A private cursor on the current generation, and which generation it is."""
+        handle = self._acquire()
+        cursor = handle.connection.cursor()
+        try:
+            yield cursor, handle.info
+        finally:
+            cursor.close()
+            self._release(handle)
+
+    def close(self) -> None:
+        with self._lock:
+            for handle in self._open.values():
+                handle.connection.close()
+            self._open.clear()

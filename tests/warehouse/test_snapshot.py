@@ -1,0 +1,120 @@
+"""Serving snapshots: generations, atomic switch, cleanup, and readers that never fail during publishes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from polar_pipeline.warehouse import (
+    RAW_TABLES,
+    RawRecord,
+    SnapshotReader,
+    connect_writer,
+    ensure_raw_schema,
+    publish_snapshot,
+    transaction,
+    upsert_raw_records,
+)
+from polar_pipeline.warehouse.snapshot import GENERATIONS_KEPT, SnapshotUnavailable, read_pointer
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write_batch(warehouse: Path, batch: int, size: int) -> None:
+    con = connect_writer(warehouse)
+    try:
+        ensure_raw_schema(con)
+        first = date(2025, 1, 1) + timedelta(days=batch * size)
+        records = [
+            RawRecord(
+                key=(first + timedelta(days=i)).isoformat(), day=first + timedelta(days=i), payload_json="{}"
+            )
+            for i in range(size)
+        ]
+        with transaction(con):
+            upsert_raw_records(
+                con, RAW_TABLES["sleep"], "u1", records, source="t", fetched_at=datetime.now(UTC)
+            )
+    finally:
+        con.close()
+
+
+def publish(warehouse: Path, snapshots: Path) -> int:
+    con = connect_writer(warehouse)
+    try:
+        return publish_snapshot(con, snapshots).generation
+    finally:
+        con.close()
+
+
+def test_reader_before_first_publish_is_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(SnapshotUnavailable), SnapshotReader(tmp_path / "serving").cursor():
+        pass
+
+
+def test_generations_switch_atomically_and_old_ones_are_cleaned(tmp_path: Path) -> None:
+    warehouse, snapshots = tmp_path / "warehouse.duckdb", tmp_path / "serving"
+    reader = SnapshotReader(snapshots)
+    write_batch(warehouse, 0, 5)
+    assert publish(warehouse, snapshots) == 1
+    with reader.cursor() as (held, info):
+        assert info.generation == 1
+        write_batch(warehouse, 1, 5)
+        assert publish(warehouse, snapshots) == 2
+        # A cursor already handed out keeps its generation; a new one follows the pointer.
+        assert held.execute("SELECT count(*) FROM raw.sleep").fetchall() == [(5,)]
+        with reader.cursor() as (fresh, fresh_info):
+            assert fresh_info.generation == 2
+            assert fresh.execute("SELECT count(*) FROM raw.sleep").fetchall() == [(10,)]
+    for _ in range(4):
+        publish(warehouse, snapshots)
+    files = sorted(p.name for p in snapshots.glob("serving-*.duckdb"))
+    assert len(files) == GENERATIONS_KEPT
+    pointer = read_pointer(snapshots)
+    assert pointer is not None and pointer.path.name == files[-1] and pointer.generation == 6
+    assert (
+        not os.access(pointer.path, os.W_OK) or os.geteuid() == 0
+    )  # published read-only (root ignores modes)
+    assert oct(pointer.path.stat().st_mode & 0o777) == oct(0o444)
+    reader.close()
+
+
+def test_separate_reader_process_sees_no_errors_and_no_half_batches(tmp_path: Path) -> None:
+    warehouse, snapshots = tmp_path / "warehouse.duckdb", tmp_path / "serving"
+    batch_size = 50
+    write_batch(warehouse, 0, batch_size)
+    publish(warehouse, snapshots)
+    probe = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.support.snapshot_probe",
+            str(snapshots),
+            "6",
+            "SELECT count(*) FROM raw.sleep",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert probe.stderr is not None
+    assert probe.stderr.readline().strip() == "ready"
+    batches = 1
+    while probe.poll() is None and batches < 40:
+        write_batch(warehouse, batches, batch_size)
+        publish(warehouse, snapshots)
+        batches += 1
+    out, _ = probe.communicate(timeout=30)
+    report = json.loads(out)
+    assert report["errors"] == []
+    assert report["reads"] > 50
+    counts = {int(result[0][0]) for _generation, result in report["seen"]}
+    assert len(counts) > 1, "the reader should have seen several generations"
+    assert all(count % batch_size == 0 for count in counts), counts
