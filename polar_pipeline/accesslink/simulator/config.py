@@ -1,0 +1,94 @@
+"""Simulator configuration: what to simulate (``SimulatorConfig``) and which faults (``FaultConfig``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+PERSONAS: tuple[str, ...] = ("endurance_athlete", "casual_exerciser", "irregular_sleeper", "no_workouts")
+FIRST_USER_ID = 10000001
+
+
+@dataclass
+class FaultConfig:
+    """Injectable faults, all off by default. JSON field names are the attribute names.
+
+    Request-level faults (errors, slowness, malformed bodies, spurious 429) follow a deterministic sequence
+    seeded by (seed, request counter), so a retry of the same request usually succeeds. Record-level faults
+    (missing or out-of-range fields) are fixed per record: the same record stays bad while the rate is set.
+    """
+
+    server_error_rate: float = 0.0
+    server_error_burst: int = 1
+    slow_rate: float = 0.0
+    slow_seconds: float = 5.0
+    malformed_json_rate: float = 0.0
+    missing_field_rate: float = 0.0
+    out_of_range_rate: float = 0.0
+    duplicate_exercises: bool = False
+    spurious_429_rate: float = 0.0
+    retry_after: bool = True
+    short_limit: int | None = None
+    short_window_seconds: float = 900.0
+    long_limit: int | None = None
+    long_window_seconds: float = 86400.0
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def merged(self, changes: dict[str, Any]) -> FaultConfig:
+        """A copy with ``changes`` applied; unknown keys or wrongly typed values raise ``ValueError``."""
+        current = self.to_json()
+        for key, value in changes.items():
+            if key not in current:
+                raise ValueError(f"unknown fault field {key!r}")
+            current[key] = _coerce_fault_value(key, value)
+        return FaultConfig(**current)
+
+
+_FLOAT_FIELDS = {
+    "server_error_rate",
+    "slow_rate",
+    "slow_seconds",
+    "malformed_json_rate",
+    "missing_field_rate",
+    "out_of_range_rate",
+    "spurious_429_rate",
+    "short_window_seconds",
+    "long_window_seconds",
+}
+_BOOL_FIELDS = {"duplicate_exercises", "retry_after"}
+_OPTIONAL_INT_FIELDS = {"short_limit", "long_limit"}
+
+
+def _coerce_fault_value(key: str, value: Any) -> Any:
+    if key in _BOOL_FIELDS:
+        if not isinstance(value, bool):
+            raise ValueError(f"{key} must be a boolean")
+        return value
+    if key in _OPTIONAL_INT_FIELDS and value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{key} must be a number")
+    if key in _FLOAT_FIELDS:
+        if value < 0:
+            raise ValueError(f"{key} must not be negative")
+        return float(value)
+    if int(value) != value or value < (0 if key in _OPTIONAL_INT_FIELDS else 1):
+        raise ValueError(f"{key} must be a positive integer")
+    return int(value)
+
+
+@dataclass
+class SimulatorConfig:
+    """What to simulate. ``today=None`` follows the real date (and real time of day)."""
+
+    seed: int = 42
+    users: int = 3
+    today: dt.date | None = None
+    history_days: int = 730
+    client_id: str = "sim-client"
+    client_secret: str = "sim-secret"
+    faults: FaultConfig = field(default_factory=FaultConfig)
