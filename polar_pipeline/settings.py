@@ -17,14 +17,20 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="POLAR_", extra="ignore")
 
-    home: Path = Field(default=Path("~/.polar-flow"), description="warehouse, snapshots, Dagster home, control store")
+    home: Path = Field(
+        default=Path("~/.polar-flow"), description="warehouse, snapshots, Dagster home, control store"
+    )
     accesslink_url: str = "https://www.polaraccesslink.com"
     auth_url: str = "https://flow.polar.com/oauth2/authorization"
     token_url: str = "https://polarremote.com/v2/oauth2/token"
     client_id: str = ""
     client_secret: str = ""
-    partition_start_date: str = Field(default="2020-01-01", description="first day of the daily partition axis")
-    encryption_key: str = Field(default="", description="Fernet key for Polar tokens; else a 0600 key file is used")
+    partition_start_date: str = Field(
+        default="2020-01-01", description="first day of the daily partition axis"
+    )
+    encryption_key: str = Field(
+        default="", description="Fernet key for Polar tokens; else a 0600 key file is used"
+    )
 
     @cached_property
     def home_dir(self) -> Path:

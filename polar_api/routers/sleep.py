@@ -1,0 +1,75 @@
+"""Sleep nights, shaped like polar-flow-server's ``GET /api/v1/users/{user_id}/sleep``."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel
+
+from polar_api.deps import SnapshotCursor, UserId
+
+router = APIRouter(tags=["sleep"])
+
+
+class SleepNight(BaseModel):
+    """One night; hours are seconds / 3600 (unrounded) as in polar-flow-server."""
+
+    date: date
+    sleep_score: int | None
+    total_sleep_hours: float | None
+    light_sleep_hours: float | None
+    deep_sleep_hours: float | None
+    rem_sleep_hours: float | None
+    hrv_avg: float | None
+    heart_rate_avg: float | None
+    breathing_rate_avg: float | None
+    skin_temperature_avg: float | None
+
+
+SLEEP_QUERY = """
+SELECT
+    s.day,
+    TRY_CAST(s.payload->>'sleep_score' AS INTEGER),
+    (TRY_CAST(s.payload->>'light_sleep' AS DOUBLE) + TRY_CAST(s.payload->>'deep_sleep' AS DOUBLE)
+        + TRY_CAST(s.payload->>'rem_sleep' AS DOUBLE)) / 3600.0,
+    TRY_CAST(s.payload->>'light_sleep' AS DOUBLE) / 3600.0,
+    TRY_CAST(s.payload->>'deep_sleep' AS DOUBLE) / 3600.0,
+    TRY_CAST(s.payload->>'rem_sleep' AS DOUBLE) / 3600.0,
+    NULLIF(TRY_CAST(r.payload->>'heart_rate_variability_avg' AS DOUBLE), 0),
+    list_avg(list_filter(
+        map_values(TRY_CAST(s.payload->'heart_rate_samples' AS MAP(VARCHAR, DOUBLE))), lambda x: x > 0)),
+    TRY_CAST(r.payload->>'breathing_rate_avg' AS DOUBLE),
+    NULL
+FROM raw.sleep AS s
+LEFT JOIN raw.nightly_recharge AS r ON r.user_id = s.user_id AND r.day = s.day
+WHERE s.user_id = ? AND s.day >= ?
+ORDER BY s.day DESC
+"""
+
+KNOWN_USER_QUERY = """
+SELECT EXISTS (SELECT 1 FROM raw.sleep WHERE user_id = $1)
+    OR EXISTS (SELECT 1 FROM raw.nightly_recharge WHERE user_id = $1)
+    OR EXISTS (SELECT 1 FROM raw.activity WHERE user_id = $1)
+    OR EXISTS (SELECT 1 FROM raw.exercises WHERE user_id = $1)
+"""
+
+FIELDS = list(SleepNight.model_fields)
+
+
+@router.get("/users/{user_id}/sleep", response_model=list[SleepNight])
+def list_sleep(
+    user_id: UserId,
+    cursor: SnapshotCursor,
+    days: Annotated[
+        int, Query(ge=1, le=365, description="nights since today - days (both ends inclusive)")
+    ] = 7,
+) -> list[SleepNight]:
+    since = date.today() - timedelta(days=days)
+    rows = cursor.execute(SLEEP_QUERY, [user_id, since]).fetchall()
+    if not rows:
+        known = cursor.execute(KNOWN_USER_QUERY, [user_id]).fetchall()
+        if not known[0][0]:
+            raise HTTPException(status_code=404, detail=f"no data for user {user_id} in the serving snapshot")
+    return [SleepNight(**dict(zip(FIELDS, row, strict=True))) for row in rows]

@@ -1,0 +1,163 @@
+"""``polar-flow``: the one command-line entry point (simulator, users, sync, publish, api, dev, demo)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from datetime import date
+from typing import Any
+
+from polar_pipeline.settings import get_settings
+
+
+def _cmd_simulator(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from polar_pipeline.accesslink.simulator import FaultConfig, SimulatorConfig, create_app
+
+    faults = FaultConfig(**json.loads(args.faults)) if args.faults else FaultConfig()
+    config = SimulatorConfig(
+        seed=args.seed,
+        users=args.users,
+        today=date.fromisoformat(args.today) if args.today else None,
+        history_days=args.history_days,
+        faults=faults,
+    )
+    print(
+        f"AccessLink simulator on http://{args.host}:{args.port} (seed {args.seed}, {args.users} users)",
+        flush=True,
+    )
+    uvicorn.run(
+        create_app(config),
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        lifespan="off",
+        date_header=False,
+    )
+    return 0
+
+
+def _cmd_users(args: argparse.Namespace) -> int:
+    from polar_pipeline.operations import add_user, open_control_store
+
+    settings = get_settings()
+    if args.users_command == "add":
+        stored = add_user(settings, args.user, args.token)
+        print(f"user {stored.user_id} added (Polar user id {stored.polar_user_id}); token stored encrypted")
+    else:
+        for user in open_control_store(settings).list_users():
+            print(f"{user.user_id}\tpolar_user_id={user.polar_user_id}\tstatus={user.status}")
+    return 0
+
+
+def _cmd_sync(args: argparse.Namespace) -> int:
+    from polar_pipeline.operations import publish, sync
+
+    settings = get_settings()
+    until = date.fromisoformat(args.until) if args.until else None
+    outcome = sync(settings, args.user or None, days=args.days, until=until)
+    print(
+        f"run {outcome.run_id}: {'success' if outcome.success else 'FAILED'} for {', '.join(outcome.users)} "
+        f"days {outcome.first_day}..{outcome.last_day} ({outcome.partitions} partitions)"
+    )
+    if not outcome.success:
+        return 1
+    if not args.no_publish:
+        print("published serving snapshot" if publish(settings) else "publish FAILED")
+    return 0
+
+
+def _cmd_publish(_: argparse.Namespace) -> int:
+    from polar_pipeline.operations import publish
+
+    return 0 if publish(get_settings()) else 1
+
+
+def _cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from polar_api.app import create_app
+
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def _cmd_dev(args: argparse.Namespace) -> int:
+    from polar_pipeline.dagster_home import prepare_dagster_home
+
+    prepare_dagster_home(get_settings())
+    command = ["dagster", "dev", "-m", "polar_pipeline.definitions", "-h", args.host, "-p", str(args.port)]
+    return subprocess.call(command, env=os.environ.copy())
+
+
+def _cmd_demo(_: argparse.Namespace) -> int:
+    from polar_pipeline.demo import run_demo
+
+    return run_demo()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="polar-flow", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sim = sub.add_parser("simulator", help="run the loopback AccessLink v3 simulator")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8765)
+    sim.add_argument("--seed", type=int, default=42)
+    sim.add_argument("--users", type=int, default=3)
+    sim.add_argument("--today", help="simulated date YYYY-MM-DD (default: the real date)")
+    sim.add_argument("--history-days", type=int, default=730)
+    sim.add_argument("--faults", help="JSON of FaultConfig fields, e.g. '{\"server_error_rate\": 0.1}'")
+    sim.set_defaults(handler=_cmd_simulator)
+
+    users = sub.add_parser("users", help="manage users")
+    users_sub = users.add_subparsers(dest="users_command", required=True)
+    add = users_sub.add_parser("add", help="register a user with AccessLink and store the token encrypted")
+    add.add_argument("--user", required=True, help="user id (letters, digits, '_' or '-')")
+    add.add_argument("--token", required=True, help="the user's AccessLink access token")
+    users_sub.add_parser("list", help="list users")
+    users.set_defaults(handler=_cmd_users)
+
+    sync = sub.add_parser(
+        "sync", help="materialize the raw assets for users' last N days in one run, then publish"
+    )
+    sync.add_argument("--user", action="append", help="user id (repeatable; default: all users)")
+    sync.add_argument("--days", type=int, default=28)
+    sync.add_argument("--until", help="last day YYYY-MM-DD (default: today)")
+    sync.add_argument("--no-publish", action="store_true")
+    sync.set_defaults(handler=_cmd_sync)
+
+    pub = sub.add_parser("publish", help="publish a new serving snapshot")
+    pub.set_defaults(handler=_cmd_publish)
+
+    api = sub.add_parser("api", help="serve the REST API over the serving snapshot")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8000)
+    api.set_defaults(handler=_cmd_api)
+
+    dev = sub.add_parser("dev", help="dagster dev (webserver + daemon) with DAGSTER_HOME under POLAR_HOME")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=3000)
+    dev.set_defaults(handler=_cmd_dev)
+
+    demo = sub.add_parser("demo", help="simulator + 3 users + history + materialize + API + Dagster UI")
+    demo.set_defaults(handler=_cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Any = args.handler
+    try:
+        return int(handler(args))
+    except (ValueError, KeyError) as exc:
+        print(f"polar-flow: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""``make demo``: the whole product on the built-in simulator, from a fresh clone.
+
+Starts the AccessLink simulator on loopback with 3 personas, registers them, walks the simulated clock
+through ~5 months (AccessLink only serves 28 days, so history is collected the way a real deployment
+collects it: by syncing before the window moves on), materializes, publishes, then serves the API and
+the Dagster UI until Ctrl-C. With DEMO_EXIT_AFTER_MATERIALIZE=1 it stops after publishing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import httpx
+
+from polar_pipeline.settings import Settings
+
+DEMO_USERS = 3
+HISTORY_DAYS = 140  # the clock starts this far back; with the first 28-day window: 168 days of nights
+WINDOW_DAYS = 28
+SEED = 42
+
+
+def _free_port(preferred: int) -> int:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+
+
+def _wait_http(url: str, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process for {url} exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    handle = open(log, "ab")  # noqa: SIM115 - the child owns it for its lifetime
+    return subprocess.Popen(args, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop a child and its whole process group (dagster dev's children ignore a plain SIGTERM)."""
+    if process.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGINT, 10), (signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run_demo() -> int:
+    started = time.monotonic()
+    root = Path.cwd() / ".demo"
+    home = Path(os.environ.get("POLAR_HOME") or root / "home")
+    shutil.rmtree(home, ignore_errors=True)
+    root.mkdir(exist_ok=True)
+    home.mkdir(parents=True, exist_ok=True)
+    bin_dir = Path(sys.executable).parent
+
+    sim_port = _free_port(8765)
+    sim_url = f"http://127.0.0.1:{sim_port}"
+    real_today = date.today()
+    sim_start = real_today - timedelta(days=HISTORY_DAYS)
+    env = os.environ.copy() | {
+        "POLAR_HOME": str(home),
+        "DAGSTER_HOME": str(home / "dagster"),
+        "POLAR_ACCESSLINK_URL": sim_url,
+        "POLAR_AUTH_URL": f"{sim_url}/oauth2/authorization",
+        "POLAR_TOKEN_URL": f"{sim_url}/v2/oauth2/token",
+        "POLAR_CLIENT_ID": "sim-client",
+        "POLAR_CLIENT_SECRET": "sim-secret",
+    }
+    os.environ.update(env)
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        sim = _spawn(
+            [str(bin_dir / "polar-flow"), "simulator", "--port", str(sim_port), "--seed", str(SEED),
+             "--users", str(DEMO_USERS), "--today", sim_start.isoformat()],
+            env, root / "simulator.log",
+        )  # fmt: skip
+        children.append(sim)
+        _wait_http(f"{sim_url}/sim/clock", 30, sim)
+        print(f"[demo] simulator on {sim_url}, clock at {sim_start}", flush=True)
+
+        from polar_pipeline.operations import add_user, dagster_instance, publish, sync
+
+        settings = Settings()
+        instance = dagster_instance(settings)
+        sim_users = httpx.get(f"{sim_url}/sim/users", timeout=10).json()
+        for sim_user in sim_users:
+            add_user(settings, str(sim_user["x_user_id"]), sim_user["access_token"], instance=instance)
+            print(f"[demo] user {sim_user['x_user_id']} ({sim_user['persona']}) registered", flush=True)
+
+        runs = 0
+        sim_today = sim_start
+        while True:
+            outcome = sync(
+                settings, days=WINDOW_DAYS, until=sim_today, job_name="ingest_job", instance=instance
+            )
+            runs += 1
+            print(
+                f"[demo] run {runs}: {outcome.first_day}..{outcome.last_day} x {len(outcome.users)} users "
+                f"{'ok' if outcome.success else 'FAILED'}",
+                flush=True,
+            )
+            if not outcome.success:
+                return 1
+            if sim_today >= real_today:
+                break
+            step = min(WINDOW_DAYS, (real_today - sim_today).days)
+            sim_today = date.fromisoformat(
+                httpx.post(f"{sim_url}/sim/clock", json={"advance_days": step}, timeout=10).json()["today"]
+            )
+        if not publish(settings, instance=instance):
+            print("[demo] publish FAILED", flush=True)
+            return 1
+        runs += 1
+        from polar_pipeline.warehouse.snapshot import read_pointer
+
+        info = read_pointer(settings.snapshots_dir)
+        assert info is not None
+        elapsed = time.monotonic() - started
+        print(f"[demo] materialized and published in {elapsed:.1f} s over {runs} runs", flush=True)
+        print(f"[demo] serving snapshot: {info.path} (generation {info.generation})", flush=True)
+        print(f"[demo] warehouse: {settings.warehouse_path} ({settings.warehouse_path.stat().st_size} bytes)")
+        if os.environ.get("DEMO_EXIT_AFTER_MATERIALIZE") == "1":
+            return 0
+
+        api_port = _free_port(8000)
+        ui_port = _free_port(3000)
+        api = _spawn([str(bin_dir / "polar-flow"), "api", "--port", str(api_port)], env, root / "api.log")
+        children.append(api)
+        ui = _spawn([str(bin_dir / "polar-flow"), "dev", "--port", str(ui_port)], env, root / "dagster.log")
+        children.append(ui)
+        api_url = f"http://127.0.0.1:{api_port}"
+        _wait_http(f"{api_url}/health", 60, api)
+        _wait_http(f"http://127.0.0.1:{ui_port}/server_info", 180, ui)
+        first_user = sim_users[0]["x_user_id"]
+        print(
+            f"""
+[demo] everything is up (Ctrl-C stops it all):
+  API          {api_url}/docs
+  Dagster UI   http://127.0.0.1:{ui_port}
+  Simulator    {sim_url}/sim/users
+  Snapshot     duckdb -readonly {info.path}
+
+Try:
+  curl -s {api_url}/health
+  curl -s '{api_url}/api/v1/users/{first_user}/sleep?days=30'
+  curl -s '{sim_url}/sim/ground-truth/{first_user}'
+""",
+            flush=True,
+        )
+        while all(child.poll() is None for child in children):
+            time.sleep(1)
+        print("[demo] a child process exited; stopping", flush=True)
+        return 1
+    except KeyboardInterrupt:
+        print("\n[demo] stopping", flush=True)
+        return 0
+    finally:
+        for child in reversed(children):
+            _stop(child)

@@ -1,0 +1,153 @@
+"""What the CLI and the demo do, as plain functions: add a user, sync users over days, publish."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import dagster as dg
+
+from polar_pipeline.accesslink import AccessLinkClient
+from polar_pipeline.control_store import ControlStore, StoredUser, load_or_create_key, validate_user_id
+from polar_pipeline.dagster_home import prepare_dagster_home
+from polar_pipeline.partitions import USERS_DIMENSION, range_tags, user_day_key, users_partitions
+from polar_pipeline.settings import Settings
+
+PID_TAG = "polar-flow/pid"
+HOST_TAG = "polar-flow/host"
+
+
+def _process_tags() -> dict[str, str]:
+    """Tags that let a later CLI run tell whether this in-process run's process is still alive."""
+    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_abandoned_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Fail in-process runs whose process died (e.g. SIGKILL) and free their pool slots.
+
+    A killed run keeps its ``duckdb`` pool slot in the instance, and with a pool limit of 1 every later
+    run would wait for it forever. No daemon monitors in-process runs, so the CLI cleans up before it
+    starts: only runs it tagged itself, on this host, whose process no longer exists.
+    """
+    recovered = []
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING])
+    )
+    for record in records:
+        run = record.dagster_run
+        pid, host = run.tags.get(PID_TAG), run.tags.get(HOST_TAG)
+        if pid is None or host != socket.gethostname() or _pid_alive(int(pid)):
+            continue
+        instance.report_run_failed(
+            run, f"the process running it (pid {pid}) died; marked failed by polar-flow"
+        )
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        recovered.append(run.run_id)
+    return recovered
+
+
+def open_control_store(settings: Settings) -> ControlStore:
+    return ControlStore(
+        settings.control_store_path, load_or_create_key(settings.key_file, settings.encryption_key)
+    )
+
+
+def dagster_instance(settings: Settings) -> dg.DagsterInstance:
+    prepare_dagster_home(settings)
+    return dg.DagsterInstance.get()
+
+
+def add_user(
+    settings: Settings, user_id: str, token: str, *, instance: dg.DagsterInstance | None = None
+) -> StoredUser:
+    """Register with AccessLink (409 = already registered), store the token encrypted, add the partition."""
+    validate_user_id(user_id)
+    with AccessLinkClient(
+        settings.accesslink_url,
+        token_url=settings.token_url,
+        client_id=settings.client_id,
+        client_secret=settings.client_secret,
+    ) as client:
+        registration = client.register_user(token, member_id=user_id)
+    polar_user_id = registration.user.polar_user_id if registration.user else None
+    stored = open_control_store(settings).upsert_user(user_id, token, polar_user_id)
+    instance = instance or dagster_instance(settings)
+    instance.add_dynamic_partitions(users_partitions.name or "users", [user_id])
+    return stored
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    run_id: str
+    success: bool
+    users: tuple[str, ...]
+    first_day: date
+    last_day: date
+    partitions: int
+
+
+def sync(
+    settings: Settings,
+    users: list[str] | None = None,
+    *,
+    days: int = 28,
+    until: date | None = None,
+    job_name: str = "ingest_job",
+    instance: dg.DagsterInstance | None = None,
+) -> SyncOutcome:
+    """Materialize ``job_name`` for the users' last ``days`` days (ending ``until``) in ONE run."""
+    from polar_pipeline.definitions import build_definitions
+
+    instance = instance or dagster_instance(settings)
+    known = instance.get_dynamic_partitions(users_partitions.name or USERS_DIMENSION)
+    chosen = users or known
+    missing = [u for u in chosen if u not in known]
+    if missing:
+        raise ValueError(f"unknown user(s) {', '.join(missing)}: add them with `polar-flow users add`")
+    if not chosen:
+        raise ValueError("no users yet: add one with `polar-flow users add`")
+    last_day = until or date.today()
+    first_day = last_day - timedelta(days=days - 1)
+    ordered = [u for u in known if u in chosen]  # the user dimension's range follows insertion order
+    if len(ordered) == 1:
+        tags = range_tags(ordered[0], first_day, last_day)
+    else:
+        if ordered != known[known.index(ordered[0]) : known.index(ordered[-1]) + 1]:
+            raise ValueError("several users in one run must be contiguous in the users partition order")
+        tags = {
+            "dagster/asset_partition_range_start": user_day_key(ordered[0], first_day),
+            "dagster/asset_partition_range_end": user_day_key(ordered[-1], last_day),
+        }
+    recover_abandoned_runs(instance)
+    job = build_definitions(settings).resolve_job_def(job_name)
+    result = job.execute_in_process(instance=instance, tags=tags | _process_tags(), raise_on_error=False)
+    return SyncOutcome(
+        run_id=result.run_id,
+        success=result.success,
+        users=tuple(ordered),
+        first_day=first_day,
+        last_day=last_day,
+        partitions=len(ordered) * days,
+    )
+
+
+def publish(settings: Settings, *, instance: dg.DagsterInstance | None = None) -> bool:
+    """Run the publish job once (a new serving snapshot generation)."""
+    from polar_pipeline.definitions import build_definitions
+
+    instance = instance or dagster_instance(settings)
+    recover_abandoned_runs(instance)
+    job = build_definitions(settings).resolve_job_def("publish_job")
+    return bool(job.execute_in_process(instance=instance, tags=_process_tags(), raise_on_error=False).success)

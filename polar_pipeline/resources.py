@@ -1,0 +1,89 @@
+"""Dagster resources: the warehouse writer, the AccessLink client and the control store.
+
+Resources are configured from the one settings object so the CLI, ``dagster dev`` and tests agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+from dagster_duckdb import DuckDBResource
+
+from polar_pipeline.accesslink import AccessLinkClient
+from polar_pipeline.control_store import ControlStore, load_or_create_key
+from polar_pipeline.settings import Settings, get_settings
+from polar_pipeline.warehouse import connect_writer, ensure_raw_schema
+
+DUCKDB_POOL = "duckdb"
+
+
+class WarehouseResource(DuckDBResource):
+    """DuckDBResource that waits out a held lock, always closes, and ensures the raw schema exists."""
+
+    snapshots_dir: str
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = connect_writer(Path(self.database))
+        try:
+            ensure_raw_schema(con)
+            yield con
+        finally:
+            con.close()
+
+
+class AccessLinkResource(dg.ConfigurableResource["AccessLinkResource"]):
+    """Where AccessLink lives (the real cloud or the loopback simulator).
+
+    The client secret is read from the environment when a client is opened, never stored in resource
+    config, because Dagster shows resource config in its UI.
+    """
+
+    base_url: str
+    token_url: str
+    client_id: str
+    timeout_seconds: float = 30.0
+
+    @contextmanager
+    def client(self) -> Iterator[AccessLinkClient]:
+        with AccessLinkClient(
+            self.base_url,
+            token_url=self.token_url,
+            client_id=self.client_id,
+            client_secret=get_settings().client_secret,
+            timeout=self.timeout_seconds,
+        ) as client:
+            yield client
+
+
+class ControlStoreResource(dg.ConfigurableResource["ControlStoreResource"]):
+    """Users and encrypted Polar tokens (SQLite, WAL); the encryption key comes from the environment."""
+
+    path: str
+    key_file: str
+
+    def open(self) -> ControlStore:
+        key = load_or_create_key(Path(self.key_file), get_settings().encryption_key)
+        return ControlStore(Path(self.path), key)
+
+
+def build_resources(settings: Settings | None = None) -> dict[str, object]:
+    settings = settings or get_settings()
+    return {
+        "warehouse": WarehouseResource(
+            database=str(settings.warehouse_path), snapshots_dir=str(settings.snapshots_dir)
+        ),
+        "accesslink": AccessLinkResource(
+            base_url=settings.accesslink_url,
+            token_url=settings.token_url,
+            client_id=settings.client_id,
+        ),
+        "control_store": ControlStoreResource(
+            path=str(settings.control_store_path),
+            key_file=str(settings.key_file),
+        ),
+    }
