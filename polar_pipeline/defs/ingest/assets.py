@@ -6,12 +6,13 @@ too: AccessLink forgets after ~28 days, so whatever arrives is stored, and nothi
 """
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 import dagster as dg
+import duckdb
 
 from polar_pipeline.accesslink import AccessLinkClient, NotRegistered, ReauthorizationRequired
 from polar_pipeline.partitions import partition_scope, user_day_partitions
@@ -92,20 +93,39 @@ RAW_STREAMS: tuple[RawStream, ...] = (
 )
 
 
-def _as_raw(record: _Record) -> RawRecord:
-    return RawRecord(
-        key=record.key, day=record.day, payload_json=json.dumps(record.payload, ensure_ascii=False)
-    )
+@dataclass(frozen=True)
+class StoredCounts:
+    """What one write of fetched results did to the warehouse."""
+
+    received: int
+    changed: int
+    quarantined: int
+    requests: int
 
 
-def _as_quarantine(stream: str, rejected: _Rejected) -> QuarantineRecord:
-    """Quarantine under the raw table's stream name, so quarantine rows join to ``raw.<stream>``."""
-    return QuarantineRecord(
-        stream=stream,
-        day=rejected.day,
-        key=rejected.key,
-        payload=rejected.payload,
-        reason=rejected.reason,
+def store_fetched(
+    con: duckdb.DuckDBPyConnection, stream: str, fetched: Mapping[str, _Fetched], *, fetched_at: datetime
+) -> StoredCounts:
+    """Upsert every user's records and quarantine their rejects, in ONE transaction.
+
+    Rejects are quarantined under the raw table's stream name so quarantine rows join to ``raw.<stream>``.
+    """
+    table = RAW_TABLES[stream]
+    changed = quarantined = 0
+    with transaction(con):
+        for user_id, result in fetched.items():
+            records = [
+                RawRecord(key=r.key, day=r.day, payload_json=json.dumps(r.payload, ensure_ascii=False))
+                for r in result.records
+            ]
+            changed += upsert_raw_records(con, table, user_id, records, source=SOURCE, fetched_at=fetched_at)
+            rejects = [QuarantineRecord(stream, r.day, r.key, r.payload, r.reason) for r in result.rejected]
+            quarantined += quarantine_records(con, user_id, rejects, seen_at=fetched_at)
+    return StoredCounts(
+        received=sum(len(r.records) for r in fetched.values()),
+        changed=changed,
+        quarantined=quarantined,
+        requests=sum(r.requests for r in fetched.values()),
     )
 
 
@@ -150,29 +170,19 @@ def build_raw_asset(spec: RawStream) -> dg.AssetsDefinition:
         if not fetched:
             raise dg.Failure(f"{spec.stream}: no user could be fetched", metadata={"skipped": skipped})
 
-        now = datetime.now(UTC)
-        changed = quarantined = received = requests = 0
-        with warehouse.get_connection() as con, transaction(con):
-            for user_id, result in fetched.items():
-                received += len(result.records)
-                requests += result.requests
-                changed += upsert_raw_records(
-                    con, table, user_id, [_as_raw(r) for r in result.records], source=SOURCE, fetched_at=now
-                )
-                quarantined += quarantine_records(
-                    con, user_id, [_as_quarantine(spec.stream, r) for r in result.rejected], seen_at=now
-                )
+        with warehouse.get_connection() as con:
+            counts = store_fetched(con, spec.stream, fetched, fetched_at=datetime.now(UTC))
         context.log.info(
-            f"{spec.stream}: {received} records received, {changed} new or changed, "
-            f"{quarantined} quarantined, {requests} requests, users {len(fetched)}, "
+            f"{spec.stream}: {counts.received} records received, {counts.changed} new or changed, "
+            f"{counts.quarantined} quarantined, {counts.requests} requests, users {len(fetched)}, "
             f"days {scope.first_day}..{scope.last_day}"
         )
         return dg.MaterializeResult(
             metadata={
-                "records_received": received,
-                "rows_inserted_or_changed": changed,
-                "records_quarantined": quarantined,
-                "accesslink_requests": requests,
+                "records_received": counts.received,
+                "rows_inserted_or_changed": counts.changed,
+                "records_quarantined": counts.quarantined,
+                "accesslink_requests": counts.requests,
                 "users": len(fetched),
                 "users_skipped": dg.MetadataValue.json(skipped),
                 "first_day": scope.first_day.isoformat(),
