@@ -1,0 +1,112 @@
+-- Nightly Recharge from raw.nightly_recharge, typed: one row per user and night, dated by Polar's `date` (the
+-- wake-up date, the same day as that night's sleep). hrv_rmssd_ms is Polar's heart_rate_variability_avg (RMSSD
+-- in ms over ~the first 4 h of sleep) and ln_rmssd = ln(hrv_rmssd_ms), the scale every HRV statistic uses
+-- because RMSSD is right-skewed (Plews 2012/2013; Buchheit 2014; analytics-methods.md §2).
+-- Sentinels become NULL: heart_rate_avg 0, beat_to_beat_avg 0, heart_rate_variability_avg 0 and
+-- breathing_rate_avg 0 mean "no signal" (accesslink-v3.md §4.2, §11). Ranges follow the sync client's checks;
+-- a row that cannot be typed gets reject_reason (NULL when it typed fine) and is quarantined by daily_metrics.
+-- raw_day is the raw table's day, exposed so a filter on it reaches the raw scan.
+-- materialized: view
+-- grain: user_id, day
+WITH src AS (
+    SELECT user_id, day AS raw_day, payload AS p, payload::VARCHAR AS raw_payload
+    FROM {{ source('raw', 'nightly_recharge') }}
+),
+
+fields AS (
+    SELECT
+        user_id,
+        raw_day,
+        raw_payload,
+        json_type(p) AS payload_type,
+        p ->> 'date' AS date_text,
+        json_type(p -> 'heart_rate_avg') AS hr_type,
+        TRY_CAST(p ->> 'heart_rate_avg' AS DOUBLE) AS hr_num,
+        json_type(p -> 'beat_to_beat_avg') AS b2b_type,
+        TRY_CAST(p ->> 'beat_to_beat_avg' AS DOUBLE) AS b2b_num,
+        json_type(p -> 'heart_rate_variability_avg') AS hrv_type,
+        TRY_CAST(p ->> 'heart_rate_variability_avg' AS DOUBLE) AS hrv_num,
+        json_type(p -> 'breathing_rate_avg') AS breathing_type,
+        TRY_CAST(p ->> 'breathing_rate_avg' AS DOUBLE) AS breathing_num,
+        json_type(p -> 'nightly_recharge_status') AS status_type,
+        TRY_CAST(p ->> 'nightly_recharge_status' AS DOUBLE) AS status_num,
+        json_type(p -> 'ans_charge') AS ans_type,
+        TRY_CAST(p ->> 'ans_charge' AS DOUBLE) AS ans_num,
+        json_type(p -> 'ans_charge_status') AS ans_status_type,
+        TRY_CAST(p ->> 'ans_charge_status' AS DOUBLE) AS ans_status_num
+    FROM src
+),
+
+checked AS (
+    SELECT
+        *,
+        regexp_full_match(coalesce(date_text, ''), '\d{4}-\d{2}-\d{2}')
+        AND TRY_CAST(date_text AS DATE) IS NOT NULL AS date_ok,
+        NULLIF(concat_ws('; ',
+            CASE WHEN payload_type IS DISTINCT FROM 'OBJECT' THEN 'payload: expected a JSON object' END,
+            CASE
+                WHEN NOT (regexp_full_match(coalesce(date_text, ''), '\d{4}-\d{2}-\d{2}')
+                    AND TRY_CAST(date_text AS DATE) IS NOT NULL)
+                    THEN 'date: expected YYYY-MM-DD'
+            END,
+            CASE
+                WHEN hr_type <> 'NULL' AND NOT (hr_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
+                    AND hr_num = floor(hr_num) AND (hr_num = 0 OR hr_num BETWEEN 20 AND 250))
+                    THEN 'heart_rate_avg: expected an integer 20..250 bpm (0 = no signal)'
+            END,
+            CASE
+                WHEN b2b_type <> 'NULL' AND NOT (b2b_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
+                    AND b2b_num = floor(b2b_num) AND (b2b_num = 0 OR b2b_num BETWEEN 200 AND 3000))
+                    THEN 'beat_to_beat_avg: expected an integer 200..3000 ms (0 = no signal)'
+            END,
+            CASE
+                WHEN hrv_type <> 'NULL' AND NOT (hrv_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
+                    AND hrv_num = floor(hrv_num) AND (hrv_num = 0 OR hrv_num BETWEEN 1 AND 500))
+                    THEN 'heart_rate_variability_avg: expected an integer 1..500 ms (0 = no signal)'
+            END,
+            CASE
+                WHEN breathing_type <> 'NULL' AND NOT (breathing_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
+                    AND (breathing_num = 0 OR breathing_num BETWEEN 1 AND 60))
+                    THEN 'breathing_rate_avg: expected 1..60 breaths/min (0 = no signal)'
+            END,
+            CASE
+                WHEN status_type <> 'NULL' AND NOT (status_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
+                    AND status_num = floor(status_num) AND status_num BETWEEN 1 AND 6)
+                    THEN 'nightly_recharge_status: expected an integer 1..6'
+            END,
+            CASE
+                WHEN ans_type <> 'NULL' AND NOT (ans_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
+                    AND ans_num BETWEEN -10 AND 10)
+                    THEN 'ans_charge: expected -10.0..+10.0'
+            END,
+            CASE
+                WHEN ans_status_type <> 'NULL' AND NOT (ans_status_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
+                    AND ans_status_num = floor(ans_status_num) AND ans_status_num BETWEEN 1 AND 5)
+                    THEN 'ans_charge_status: expected an integer 1..5'
+            END
+        ), '') AS reject_reason
+    FROM fields
+)
+
+SELECT
+    user_id,
+    coalesce(CASE WHEN date_ok THEN TRY_CAST(date_text AS DATE) END, raw_day) AS day,
+    coalesce(CASE WHEN date_ok THEN date_text END, strftime(raw_day, '%Y-%m-%d')) AS record_key,
+    raw_day,
+    CASE WHEN hr_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') AND hr_num > 0 THEN hr_num END AS overnight_hr_bpm,
+    CASE WHEN b2b_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') AND b2b_num > 0 THEN b2b_num END AS beat_to_beat_ms,
+    CASE WHEN hrv_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') AND hrv_num > 0 THEN hrv_num END AS hrv_rmssd_ms,
+    CASE WHEN hrv_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') AND hrv_num > 0 THEN ln(hrv_num) END AS ln_rmssd,
+    CASE
+        WHEN breathing_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') AND breathing_num > 0 THEN breathing_num
+    END AS breathing_rate,
+    CASE
+        WHEN status_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN TRY_CAST(status_num AS INTEGER)
+    END AS nightly_recharge_status,
+    CASE WHEN ans_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN ans_num END AS ans_charge,
+    CASE
+        WHEN ans_status_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN TRY_CAST(ans_status_num AS INTEGER)
+    END AS ans_charge_status,
+    raw_payload,
+    reject_reason
+FROM checked

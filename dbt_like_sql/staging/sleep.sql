@@ -1,0 +1,219 @@
+-- Nightly sleep from raw.sleep, typed: one row per user and night, dated by Polar's `date` (the wake-up date).
+-- Stage, interruption and goal durations stay integer seconds as AccessLink sends them; sleep_seconds is the
+-- actual sleep light + deep + REM + unrecognized (= sleep span minus interruptions on real data).
+-- interruptions counts the wake (stage 0) runs of the hypnogram between the first and the last sleep stage,
+-- read in JSON order (the HH:MM keys wrap past midnight, so they are never sorted).
+-- Sentinels become NULL: continuity 0, continuity_class 0, sleep_charge -1, sleep_rating 0 (accesslink-v3.md
+-- §4.1, §11; analytics-methods.md §1). A row that cannot be typed keeps its key and gets reject_reason (NULL
+-- when it typed fine); marts read only reject_reason IS NULL and daily_metrics copies the rest to quarantine.
+-- raw_day is the raw table's day, exposed so a filter on it reaches the raw scan.
+-- materialized: view
+-- grain: user_id, day
+WITH src AS (
+    SELECT user_id, day AS raw_day, payload AS p, payload::VARCHAR AS raw_payload
+    FROM {{ source('raw', 'sleep') }}
+),
+
+fields AS (
+    SELECT
+        user_id,
+        raw_day,
+        raw_payload,
+        json_type(p) AS payload_type,
+        p ->> 'date' AS date_text,
+        p ->> 'sleep_start_time' AS start_text,
+        p ->> 'sleep_end_time' AS end_text,
+        json_type(p -> 'device_id') AS device_type,
+        p ->> 'device_id' AS device_text,
+        json_type(p -> 'light_sleep') AS light_type,
+        TRY_CAST(p ->> 'light_sleep' AS DOUBLE) AS light_num,
+        json_type(p -> 'deep_sleep') AS deep_type,
+        TRY_CAST(p ->> 'deep_sleep' AS DOUBLE) AS deep_num,
+        json_type(p -> 'rem_sleep') AS rem_type,
+        TRY_CAST(p ->> 'rem_sleep' AS DOUBLE) AS rem_num,
+        json_type(p -> 'unrecognized_sleep_stage') AS unrecognized_type,
+        TRY_CAST(p ->> 'unrecognized_sleep_stage' AS DOUBLE) AS unrecognized_num,
+        json_type(p -> 'total_interruption_duration') AS interruption_type,
+        TRY_CAST(p ->> 'total_interruption_duration' AS DOUBLE) AS interruption_num,
+        json_type(p -> 'sleep_score') AS score_type,
+        TRY_CAST(p ->> 'sleep_score' AS DOUBLE) AS score_num,
+        json_type(p -> 'continuity') AS continuity_type,
+        TRY_CAST(p ->> 'continuity' AS DOUBLE) AS continuity_num,
+        json_type(p -> 'continuity_class') AS continuity_class_type,
+        TRY_CAST(p ->> 'continuity_class' AS DOUBLE) AS continuity_class_num,
+        json_type(p -> 'sleep_charge') AS charge_type,
+        TRY_CAST(p ->> 'sleep_charge' AS DOUBLE) AS charge_num,
+        json_type(p -> 'sleep_goal') AS goal_type,
+        TRY_CAST(p ->> 'sleep_goal' AS DOUBLE) AS goal_num,
+        json_type(p -> 'sleep_rating') AS rating_type,
+        TRY_CAST(p ->> 'sleep_rating' AS DOUBLE) AS rating_num,
+        json_type(p -> 'hypnogram') AS hypnogram_type,
+        CASE
+            WHEN json_type(p -> 'hypnogram') = 'OBJECT'
+                THEN list_transform(
+                    json_keys(p -> 'hypnogram'),
+                    lambda k: json_extract(p -> 'hypnogram', '$."' || k || '"')
+                )
+        END AS stage_values
+    FROM src
+),
+
+typed AS (
+    SELECT
+        *,
+        regexp_full_match(coalesce(date_text, ''), '\d{4}-\d{2}-\d{2}')
+        AND TRY_CAST(date_text AS DATE) IS NOT NULL AS date_ok,
+        TRY_CAST(date_text AS DATE) AS wake_day,
+        CASE
+            WHEN regexp_full_match(
+                coalesce(start_text, ''), '\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})'
+            ) THEN TRY_CAST(start_text AS TIMESTAMPTZ)
+        END AS sleep_start,
+        CASE
+            WHEN regexp_full_match(
+                coalesce(end_text, ''), '\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})'
+            ) THEN TRY_CAST(end_text AS TIMESTAMPTZ)
+        END AS sleep_end,
+        list_transform(stage_values, lambda v: json_type(v) IN ('UBIGINT', 'BIGINT', 'DOUBLE')) AS stage_is_number,
+        list_transform(stage_values, lambda v: TRY_CAST(v AS DOUBLE)) AS stage_numbers
+    FROM fields
+),
+
+checked AS (
+    SELECT
+        *,
+        NULLIF(concat_ws('; ',
+            CASE WHEN payload_type IS DISTINCT FROM 'OBJECT' THEN 'payload: expected a JSON object' END,
+            CASE WHEN NOT date_ok THEN 'date: expected YYYY-MM-DD' END,
+            CASE WHEN sleep_start IS NULL THEN 'sleep_start_time: expected an ISO date-time with offset' END,
+            CASE WHEN sleep_end IS NULL THEN 'sleep_end_time: expected an ISO date-time with offset' END,
+            CASE WHEN sleep_end <= sleep_start THEN 'sleep_end_time: not after sleep_start_time' END,
+            CASE WHEN device_type NOT IN ('VARCHAR', 'NULL') THEN 'device_id: expected a string' END,
+            CASE
+                WHEN light_type <> 'NULL' AND NOT (light_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
+                    AND light_num = floor(light_num) AND light_num >= 0)
+                    THEN 'light_sleep: expected whole seconds >= 0'
+            END,
+            CASE
+                WHEN deep_type <> 'NULL' AND NOT (deep_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
+                    AND deep_num = floor(deep_num) AND deep_num >= 0)
+                    THEN 'deep_sleep: expected whole seconds >= 0'
+            END,
+            CASE
+                WHEN rem_type <> 'NULL' AND NOT (rem_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
+                    AND rem_num = floor(rem_num) AND rem_num >= 0)
+                    THEN 'rem_sleep: expected whole seconds >= 0'
+            END,
+            CASE
+                WHEN unrecognized_type <> 'NULL' AND NOT (unrecognized_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
+                    AND unrecognized_num = floor(unrecognized_num) AND unrecognized_num >= 0)
+                    THEN 'unrecognized_sleep_stage: expected whole seconds >= 0'
+            END,
+            CASE
+                WHEN interruption_type <> 'NULL' AND NOT (interruption_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
+                    AND interruption_num = floor(interruption_num) AND interruption_num >= 0)
+                    THEN 'total_interruption_duration: expected whole seconds >= 0'
+            END,
+            CASE
+                WHEN score_type <> 'NULL' AND NOT (score_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
+                    AND score_num = floor(score_num) AND score_num BETWEEN 0 AND 100)
+                    THEN 'sleep_score: expected an integer 0..100'
+            END,
+            CASE
+                WHEN continuity_type <> 'NULL' AND NOT (continuity_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
+                    AND (continuity_num = 0 OR continuity_num BETWEEN 1 AND 5))
+                    THEN 'continuity: expected 1.0..5.0 (0 = not measured)'
+            END,
+            CASE
+                WHEN continuity_class_type <> 'NULL' AND NOT (continuity_class_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
+                    AND continuity_class_num = floor(continuity_class_num) AND continuity_class_num BETWEEN 0 AND 5)
+                    THEN 'continuity_class: expected an integer 1..5 (0 = n/a)'
+            END,
+            CASE
+                WHEN charge_type <> 'NULL' AND NOT (charge_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
+                    AND charge_num = floor(charge_num) AND (charge_num = -1 OR charge_num BETWEEN 1 AND 5))
+                    THEN 'sleep_charge: expected an integer 1..5 (-1 = unavailable)'
+            END,
+            CASE
+                WHEN goal_type <> 'NULL' AND NOT (goal_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
+                    AND goal_num = floor(goal_num) AND goal_num >= 0)
+                    THEN 'sleep_goal: expected whole seconds >= 0'
+            END,
+            CASE
+                WHEN rating_type <> 'NULL' AND NOT (rating_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
+                    AND rating_num = floor(rating_num) AND rating_num BETWEEN 0 AND 5)
+                    THEN 'sleep_rating: expected an integer 0..5 (0 = not given)'
+            END,
+            CASE WHEN hypnogram_type NOT IN ('OBJECT', 'NULL') THEN 'hypnogram: expected an object' END,
+            CASE
+                WHEN NOT list_bool_and(list_transform(
+                    list_zip(stage_is_number, stage_numbers),
+                    lambda z: z[1] AND z[2] = floor(z[2]) AND z[2] BETWEEN 0 AND 6
+                ))
+                    THEN 'hypnogram: stages must be integers 0..6'
+            END
+        ), '') AS reject_reason
+    FROM typed
+),
+
+final AS (
+    SELECT
+        *,
+        CASE WHEN reject_reason IS NULL THEN list_transform(stage_numbers, lambda s: s <> 0) END AS asleep
+    FROM checked
+)
+
+SELECT
+    user_id,
+    coalesce(CASE WHEN date_ok THEN wake_day END, raw_day) AS day,
+    coalesce(CASE WHEN date_ok THEN date_text END, strftime(raw_day, '%Y-%m-%d')) AS record_key,
+    raw_day,
+    CASE WHEN device_type = 'VARCHAR' THEN device_text END AS device_id,
+    sleep_start,
+    sleep_end,
+    CASE WHEN light_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN TRY_CAST(light_num AS BIGINT) END AS light_sleep_seconds,
+    CASE WHEN deep_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN TRY_CAST(deep_num AS BIGINT) END AS deep_sleep_seconds,
+    CASE WHEN rem_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN TRY_CAST(rem_num AS BIGINT) END AS rem_sleep_seconds,
+    CASE
+        WHEN unrecognized_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN TRY_CAST(unrecognized_num AS BIGINT)
+    END AS unrecognized_sleep_seconds,
+    CASE
+        WHEN light_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
+            AND deep_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
+            AND rem_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
+            THEN TRY_CAST(
+                light_num + deep_num + rem_num
+                + CASE WHEN unrecognized_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN unrecognized_num ELSE 0 END
+                AS BIGINT
+            )
+    END AS sleep_seconds,
+    CASE
+        WHEN interruption_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN TRY_CAST(interruption_num AS BIGINT)
+    END AS interruption_seconds,
+    CASE
+        WHEN asleep IS NOT NULL AND list_bool_or(asleep)
+            THEN len(list_filter(
+                generate_series(2, len(asleep)),
+                lambda i: NOT asleep[i] AND asleep[i - 1]
+                    AND i < len(asleep) + 1 - list_position(list_reverse(asleep), true)
+            ))
+        WHEN asleep IS NOT NULL THEN 0
+    END AS interruptions,
+    CASE WHEN score_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN TRY_CAST(score_num AS INTEGER) END AS sleep_score,
+    CASE
+        WHEN continuity_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') AND continuity_num <> 0 THEN continuity_num
+    END AS continuity,
+    CASE
+        WHEN continuity_class_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') AND continuity_class_num <> 0
+            THEN TRY_CAST(continuity_class_num AS INTEGER)
+    END AS continuity_class,
+    CASE
+        WHEN charge_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') AND charge_num <> -1 THEN TRY_CAST(charge_num AS INTEGER)
+    END AS sleep_charge,
+    CASE WHEN goal_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN TRY_CAST(goal_num AS BIGINT) END AS sleep_goal_seconds,
+    CASE
+        WHEN rating_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') AND rating_num <> 0 THEN TRY_CAST(rating_num AS INTEGER)
+    END AS sleep_rating,
+    raw_payload,
+    reject_reason
+FROM final

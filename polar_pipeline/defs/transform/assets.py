@@ -1,0 +1,182 @@
+"""The factory: each ``dbt_like_sql`` model becomes a Dagster asset, so lineage reads raw → staging → marts.
+
+* A **view** model becomes an ``AssetSpec`` (group ``staging``): unpartitioned and never materialized by
+  Dagster, so it costs nothing per partition; its deps are the raw assets it reads. Every mart step
+  recreates all views inside its own transaction (``CREATE OR REPLACE VIEW`` is cheap and idempotent).
+* A **table** model becomes a user × day partitioned asset (group ``marts``) with a single-run backfill
+  policy and the ``duckdb`` pool. A dependency on another table is declared with a partition mapping that
+  reaches ``window_days`` back, so Dagster knows a 90-day window reads 90 upstream days.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from polar_pipeline.defs.transform.runner import run_table_model
+from polar_pipeline.defs.transform.sql_models import (
+    DEFAULT_SQL_DIR,
+    ModelGraph,
+    SourceTable,
+    SqlModel,
+    load_models,
+)
+from polar_pipeline.partitions import DAY_DIMENSION, USERS_DIMENSION, partition_scope, user_day_partitions
+from polar_pipeline.resources import DUCKDB_POOL, WarehouseResource
+
+STAGING_GROUP = "staging"
+MARTS_GROUP = "marts"
+
+
+@dataclass(frozen=True)
+class TransformAssets:
+    """The parsed model graph and the Dagster objects built from it."""
+
+    graph: ModelGraph
+    view_specs: list[dg.AssetSpec]
+    table_assets: list[dg.AssetsDefinition]
+
+    @property
+    def table_keys(self) -> list[dg.AssetKey]:
+        return [key for asset in self.table_assets for key in asset.keys]
+
+
+def model_key(model: SqlModel) -> dg.AssetKey:
+    """``staging/sleep``, ``marts/daily_metrics``: the schema-qualified relation as a two-part key."""
+    return dg.AssetKey([model.schema, model.name])
+
+
+def raw_asset_key(table: str) -> dg.AssetKey:
+    """The ingest asset that writes ``raw.<table>`` (``raw_sleep`` …)."""
+    return dg.AssetKey(f"raw_{table}")
+
+
+def trailing_window_mapping(window_days: int) -> dg.MultiPartitionMapping:
+    """Same user, and the days [day - window_days, day]; days before the partition start are simply absent."""
+    return dg.MultiPartitionMapping(
+        {
+            DAY_DIMENSION: dg.DimensionPartitionMapping(
+                DAY_DIMENSION,
+                dg.TimeWindowPartitionMapping(
+                    start_offset=-window_days, allow_nonexistent_upstream_partitions=True
+                ),
+            ),
+            USERS_DIMENSION: dg.DimensionPartitionMapping(USERS_DIMENSION, dg.IdentityPartitionMapping()),
+        }
+    )
+
+
+def build_transform_assets(sql_dir: Path = DEFAULT_SQL_DIR) -> TransformAssets:
+    """Load and validate the models under ``sql_dir`` and build their assets.
+
+    Raises ``SqlModelError`` naming the file for an unknown ref, a cycle or SQL that does not parse.
+    """
+    graph = load_models(sql_dir)
+    return TransformAssets(
+        graph=graph,
+        view_specs=[_view_spec(graph, model) for model in graph.views],
+        table_assets=[_table_asset(graph, model) for model in graph.tables],
+    )
+
+
+def _code_version(model: SqlModel) -> str:
+    return hashlib.sha256(model.template.encode()).hexdigest()[:16]
+
+
+def _static_metadata(graph: ModelGraph, model: SqlModel) -> dict[str, Any]:
+    return {
+        "relation": model.relation,
+        "materialized": model.materialized,
+        "grain": ", ".join(model.grain),
+        "window_days": model.window_days,
+        "sql_file": str(model.path.relative_to(graph.sql_dir.parent)),
+    }
+
+
+def _deps(graph: ModelGraph, model: SqlModel) -> list[dg.AssetDep]:
+    """Refs and raw sources; partitioned upstreams of a windowed table get the trailing-window mapping.
+
+    A table also depends directly on the raw assets behind the views it reads: a view is never executed,
+    so without that edge Dagster would not run raw before marts inside one run, nor mark a mart partition
+    stale when its raw partition changes. Views are unpartitioned, so a dep on a view takes no mapping.
+    """
+    windowed = model.materialized == "table" and model.window_days > 0
+    mapping = trailing_window_mapping(model.window_days) if windowed else None
+    deps: list[dg.AssetDep] = []
+    for ref in model.refs:
+        upstream = graph[ref]
+        upstream_mapping = mapping if upstream.materialized == "table" else None
+        deps.append(dg.AssetDep(model_key(upstream), partition_mapping=upstream_mapping))
+    raw_tables = [source.table for source in model.sources]
+    if model.materialized == "table":
+        raw_tables += [source.table for source in _sources_behind_views(graph, model)]
+    for table in dict.fromkeys(raw_tables):
+        deps.append(dg.AssetDep(raw_asset_key(table), partition_mapping=mapping))
+    return deps
+
+
+def _sources_behind_views(graph: ModelGraph, model: SqlModel) -> list[SourceTable]:
+    """The raw tables read through the views ``model`` refs, following views that ref views."""
+    found: list[SourceTable] = []
+    pending = [graph[ref] for ref in model.refs if graph[ref].materialized == "view"]
+    while pending:
+        view = pending.pop(0)
+        found += [source for source in view.sources if source not in found]
+        pending += [graph[ref] for ref in view.refs]
+    return found
+
+
+def _view_spec(graph: ModelGraph, model: SqlModel) -> dg.AssetSpec:
+    metadata = _static_metadata(graph, model)
+    del metadata["window_days"]
+    return dg.AssetSpec(
+        key=model_key(model),
+        deps=_deps(graph, model),
+        description=model.description,
+        group_name=STAGING_GROUP,
+        kinds={"duckdb", "sql"},
+        metadata=metadata,
+        code_version=_code_version(model),
+    )
+
+
+def _table_asset(graph: ModelGraph, model: SqlModel) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=model_key(model),
+        deps=_deps(graph, model),
+        description=model.description,
+        group_name=MARTS_GROUP,
+        partitions_def=user_day_partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=DUCKDB_POOL,
+        kinds={"duckdb", "sql"},
+        metadata=_static_metadata(graph, model),
+        code_version=_code_version(model),
+    )
+    def sql_table(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult[Any]:
+        scope = partition_scope(context)
+        with warehouse.get_connection() as con:
+            run = run_table_model(con, graph, model.name, scope.users, scope.first_day, scope.last_day)
+        context.log.info(
+            f"{run.relation}: {run.rows_written} rows written ({run.rows_deleted} replaced) for "
+            f"{len(run.users)} user(s), {run.first_day}..{run.last_day}, reading from {run.read_from}"
+            + (f"; {run.rows_quarantined} untypable staging rows quarantined" if run.rows_quarantined else "")
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": run.rows_written,
+                "preview": dg.MetadataValue.md(run.preview_markdown),
+                "first_day": run.first_day.isoformat(),
+                "last_day": run.last_day.isoformat(),
+                "read_from": run.read_from.isoformat(),
+                "users": dg.MetadataValue.json(list(run.users)),
+                "rows_replaced": run.rows_deleted,
+                "rows_quarantined": run.rows_quarantined,
+            }
+        )
+
+    return sql_table
