@@ -71,6 +71,9 @@ def _asset_count(job_name: str, settings: Settings) -> int:
 
 
 def main() -> int:
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*is currently in beta.*")
     from polar_pipeline.operations import add_user, dagster_instance, publish, sync
 
     print("polar-flow benchmark", flush=True)
@@ -123,11 +126,7 @@ def main() -> int:
                 f"{stored} raw rows in {time.perf_counter() - t0:.1f} s",
             )
 
-            from polar_pipeline.definitions import build_definitions
-
-            job_name = (
-                "pipeline_job" if _has_job(build_definitions(settings), "pipeline_job") else "ingest_job"
-            )
+            job_name = "pipeline_job"
             assets = _asset_count(job_name, settings)
             t0 = time.perf_counter()
             outcome = sync(
@@ -175,14 +174,6 @@ def main() -> int:
             return 0 if outcome.success and daily.success and report["failed"] == 0 else 1
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _has_job(defs: object, name: str) -> bool:
-    try:
-        defs.resolve_job_def(name)  # type: ignore[attr-defined]
-    except Exception:
-        return False
-    return True
 
 
 _PROBE = """

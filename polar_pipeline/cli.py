@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     users.set_defaults(handler=_cmd_users)
 
     sync = sub.add_parser(
-        "sync", help="materialize the raw assets for users' last N days in one run, then publish"
+        "sync", help="run the main job (raw + marts) over users' last N days in one run, then publish"
     )
     sync.add_argument("--user", action="append", help="user id (repeatable; default: all users)")
     sync.add_argument("--days", type=int, default=28)
@@ -150,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*is currently in beta.*")
     args = build_parser().parse_args(argv)
     handler: Any = args.handler
     try:

@@ -23,8 +23,11 @@ import httpx
 from polar_pipeline.settings import Settings
 
 DEMO_USERS = 3
-HISTORY_DAYS = 140  # the clock starts this far back; with the first 28-day window: 168 days of nights
 WINDOW_DAYS = 28
+# Step one day less than the window: a night ending late on a snapshot day is not served until 90 min
+# after waking, so back-to-back 28-day steps could miss it for good (as on the real API).
+CLOCK_STEP_DAYS = WINDOW_DAYS - 1
+HISTORY_DAYS = 5 * CLOCK_STEP_DAYS  # the clock starts this far back; with the first window: 162 nights
 SEED = 42
 
 
@@ -120,7 +123,7 @@ def run_demo() -> int:
         sim_today = sim_start
         while True:
             outcome = sync(
-                settings, days=WINDOW_DAYS, until=sim_today, job_name="ingest_job", instance=instance
+                settings, days=WINDOW_DAYS, until=sim_today, job_name="pipeline_job", instance=instance
             )
             runs += 1
             print(
@@ -132,7 +135,7 @@ def run_demo() -> int:
                 return 1
             if sim_today >= real_today:
                 break
-            step = min(WINDOW_DAYS, (real_today - sim_today).days)
+            step = min(CLOCK_STEP_DAYS, (real_today - sim_today).days)
             sim_today = date.fromisoformat(
                 httpx.post(f"{sim_url}/sim/clock", json={"advance_days": step}, timeout=10).json()["today"]
             )

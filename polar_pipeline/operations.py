@@ -15,6 +15,8 @@ from polar_pipeline.dagster_home import prepare_dagster_home
 from polar_pipeline.partitions import USERS_DIMENSION, range_tags, user_day_key, users_partitions
 from polar_pipeline.settings import Settings
 
+# Console logging of in-process runs: our INFO lines, not Dagster's per-partition DEBUG events.
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 PID_TAG = "polar-flow/pid"
 HOST_TAG = "polar-flow/host"
 
@@ -104,7 +106,7 @@ def sync(
     *,
     days: int = 28,
     until: date | None = None,
-    job_name: str = "ingest_job",
+    job_name: str = "pipeline_job",
     instance: dg.DagsterInstance | None = None,
 ) -> SyncOutcome:
     """Materialize ``job_name`` for the users' last ``days`` days (ending ``until``) in ONE run."""
@@ -132,7 +134,9 @@ def sync(
         }
     recover_abandoned_runs(instance)
     job = build_definitions(settings).resolve_job_def(job_name)
-    result = job.execute_in_process(instance=instance, tags=tags | _process_tags(), raise_on_error=False)
+    result = job.execute_in_process(
+        run_config=QUIET_RUN_CONFIG, instance=instance, tags=tags | _process_tags(), raise_on_error=False
+    )
     return SyncOutcome(
         run_id=result.run_id,
         success=result.success,
@@ -150,4 +154,7 @@ def publish(settings: Settings, *, instance: dg.DagsterInstance | None = None) -
     instance = instance or dagster_instance(settings)
     recover_abandoned_runs(instance)
     job = build_definitions(settings).resolve_job_def("publish_job")
-    return bool(job.execute_in_process(instance=instance, tags=_process_tags(), raise_on_error=False).success)
+    result = job.execute_in_process(
+        run_config=QUIET_RUN_CONFIG, instance=instance, tags=_process_tags(), raise_on_error=False
+    )
+    return bool(result.success)

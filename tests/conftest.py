@@ -67,7 +67,8 @@ class Pipeline:
 
 @pytest.fixture
 def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
-    app = create_app(SimulatorConfig(seed=11, users=3))
+    # A frozen simulated clock (noon today): a moving one legitimately changes today's activity between runs.
+    app = create_app(SimulatorConfig(seed=11, users=3, today=date.today()))
     with serve_asgi(app) as sim_url:
         home = tmp_path / "home"
         shm = Path("/dev/shm")

@@ -28,23 +28,25 @@ class SleepNight(BaseModel):
     skin_temperature_avg: float | None
 
 
+# Typed columns and sentinel rules come from the staging views (dbt_like_sql/staging), not from here.
 SLEEP_QUERY = """
 SELECT
     s.day,
-    TRY_CAST(s.payload->>'sleep_score' AS INTEGER),
-    (TRY_CAST(s.payload->>'light_sleep' AS DOUBLE) + TRY_CAST(s.payload->>'deep_sleep' AS DOUBLE)
-        + TRY_CAST(s.payload->>'rem_sleep' AS DOUBLE)) / 3600.0,
-    TRY_CAST(s.payload->>'light_sleep' AS DOUBLE) / 3600.0,
-    TRY_CAST(s.payload->>'deep_sleep' AS DOUBLE) / 3600.0,
-    TRY_CAST(s.payload->>'rem_sleep' AS DOUBLE) / 3600.0,
-    NULLIF(TRY_CAST(r.payload->>'heart_rate_variability_avg' AS DOUBLE), 0),
+    s.sleep_score,
+    (s.light_sleep_seconds + s.deep_sleep_seconds + s.rem_sleep_seconds) / 3600.0,
+    s.light_sleep_seconds / 3600.0,
+    s.deep_sleep_seconds / 3600.0,
+    s.rem_sleep_seconds / 3600.0,
+    r.hrv_rmssd_ms,
     list_avg(list_filter(
-        map_values(TRY_CAST(s.payload->'heart_rate_samples' AS MAP(VARCHAR, DOUBLE))), lambda x: x > 0)),
-    TRY_CAST(r.payload->>'breathing_rate_avg' AS DOUBLE),
+        map_values(TRY_CAST(s.raw_payload::JSON->'heart_rate_samples' AS MAP(VARCHAR, DOUBLE))),
+        lambda bpm: bpm > 0)),
+    r.breathing_rate,
     NULL
-FROM raw.sleep AS s
-LEFT JOIN raw.nightly_recharge AS r ON r.user_id = s.user_id AND r.day = s.day
-WHERE s.user_id = ? AND s.day >= ?
+FROM staging.sleep AS s
+LEFT JOIN staging.nightly_recharge AS r
+    ON r.user_id = s.user_id AND r.day = s.day AND r.reject_reason IS NULL
+WHERE s.user_id = ? AND s.day >= ? AND s.reject_reason IS NULL
 ORDER BY s.day DESC
 """
 

@@ -6,6 +6,7 @@ from typing import Any
 import dagster as dg
 
 from polar_pipeline.defs.ingest.assets import raw_assets
+from polar_pipeline.defs.transform.definitions import mart_assets
 from polar_pipeline.resources import DUCKDB_POOL, WarehouseResource
 from polar_pipeline.warehouse import publish_snapshot
 
@@ -13,7 +14,7 @@ from polar_pipeline.warehouse import publish_snapshot
 @dg.asset(
     name="serving_snapshot",
     group_name="serving",
-    deps=raw_assets,
+    deps=[*raw_assets, *mart_assets],
     pool=DUCKDB_POOL,
     kinds={"duckdb"},
     description=(
