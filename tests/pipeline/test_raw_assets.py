@@ -164,18 +164,22 @@ def test_a_run_killed_mid_write_leaves_the_warehouse_as_before_and_the_rerun_com
     env = os.environ | pipeline.env | {"POLAR_DEBUG_PAUSE_BEFORE_COMMIT": "60"}
     victim = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
                               start_new_session=True)  # fmt: skip
-    assert victim.stderr is not None
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = victim.stderr.readline()
-        if "pausing" in line and "before COMMIT" in line:
-            break
-        assert line or victim.poll() is None, "the sync exited before reaching its first write"
-    os.killpg(victim.pid, signal.SIGKILL)
-    victim.wait(timeout=30)
+    try:
+        assert victim.stderr is not None
+        paused = False
+        deadline = time.monotonic() + 120
+        while not paused and time.monotonic() < deadline:
+            line = victim.stderr.readline()
+            paused = "pausing" in line and "before COMMIT" in line
+            assert line or victim.poll() is None, "the sync exited before reaching its first write"
+        assert paused, "the sync never reached its first write transaction"
+    finally:
+        os.killpg(victim.pid, signal.SIGKILL)
+        victim.wait(timeout=30)
     assert pipeline.checksums() == before
+    # Below pytest's own timeout, so a hung rerun is killed rather than left running.
     rerun = subprocess.run(
-        [*command], env=os.environ | pipeline.env, capture_output=True, text=True, timeout=300
+        command, env=os.environ | pipeline.env, capture_output=True, text=True, timeout=200
     )
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     # The killed run was marked failed (its pool slot freed) before the rerun started.
