@@ -1,0 +1,45 @@
+"""`polar-flow demo` with DEMO_EXIT_AFTER_MATERIALIZE=1: the fresh-clone path, end to end, on loopback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+
+from polar_pipeline.warehouse.snapshot import read_pointer
+
+
+def test_demo_materializes_every_mart_for_three_users_and_at_least_120_nights(tmp_path: Path) -> None:
+    env = os.environ | {"POLAR_HOME": str(tmp_path / "home"), "DEMO_EXIT_AFTER_MATERIALIZE": "1"}
+    env.pop("DAGSTER_HOME", None)
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "polar-flow"), "demo"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=280,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "serving snapshot:" in result.stdout
+    info = read_pointer(tmp_path / "home" / "serving")
+    assert info is not None
+    con = duckdb.connect(str(info.path), read_only=True)
+    try:
+        for table in ("raw.sleep", "raw.nightly_recharge"):
+            nights = con.execute(f"SELECT user_id, count(*) FROM {table} GROUP BY ALL").fetchall()
+            assert len(nights) == 3 and all(count >= 120 for _, count in nights), (table, nights)
+        for mart in (
+            "daily_metrics",
+            "rolling_metrics",
+            "baselines",
+            "hrv_status",
+            "training_load",
+            "sleep_debt",
+        ):
+            days = con.execute(
+                f"SELECT user_id, count(DISTINCT day) FROM marts.{mart} GROUP BY ALL"
+            ).fetchall()
+            assert len(days) == 3 and all(count >= 120 for _, count in days), (mart, days)
+        assert con.execute("SELECT count(DISTINCT user_id) FROM marts.anomalies").fetchall() == [(3,)]
+    finally:
+        con.close()
