@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from polar_pipeline.settings import get_settings
@@ -90,7 +91,8 @@ def _cmd_dev(args: argparse.Namespace) -> int:
     from polar_pipeline.dagster_home import prepare_dagster_home
 
     prepare_dagster_home(get_settings())
-    command = ["dagster", "dev", "-m", "polar_pipeline.definitions", "-h", args.host, "-p", str(args.port)]
+    dagster = str(Path(sys.executable).parent / "dagster")  # the venv's, whether or not it is on PATH
+    command = [dagster, "dev", "-m", "polar_pipeline.definitions", "-h", args.host, "-p", str(args.port)]
     return subprocess.call(command, env=os.environ.copy())
 
 

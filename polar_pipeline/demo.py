@@ -76,7 +76,15 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             continue
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def run_demo() -> int:
+    # Ctrl-C and SIGTERM stop everything the demo started, even when it was launched in the background
+    # (where a shell starts it with SIGINT ignored).
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     started = time.monotonic()
     root = Path.cwd() / ".demo"
     home = Path(os.environ.get("POLAR_HOME") or root / "home")
