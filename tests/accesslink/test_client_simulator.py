@@ -25,7 +25,7 @@ from polar_pipeline.accesslink import (
     Record,
 )
 from polar_pipeline.accesslink.simulator import FaultConfig, SimulatorConfig, create_app
-from tests.accesslink.test_models import FIXTURES, load, needs_fixtures
+from tests.accesslink.test_models import FIXTURES, load
 from tests.support.servers import serve_asgi
 
 TODAY = date(2026, 3, 1)
@@ -204,7 +204,6 @@ def test_year_fetch_costs_what_the_docstring_says(clean_sim: Sim) -> None:
         assert moments[-1] <= night.sleep_end
 
 
-@needs_fixtures
 def test_simulator_payloads_have_the_fixture_key_sets(clean_sim: Sim) -> None:
     token = clean_sim.tokens[USER]
     with clean_sim.client() as client:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from datetime import UTC, date, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,17 +35,9 @@ from polar_pipeline.accesslink.models import (
     parse_naive_datetime,
     parse_timestamp,
 )
+from tests.support.fixtures import ACCESSLINK_FIXTURES
 
-FIXTURES = Path(
-    os.environ.get(
-        "POLAR_ACCESSLINK_FIXTURES",
-        Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "accesslink-real",
-    )
-)
-needs_fixtures = pytest.mark.skipif(
-    not FIXTURES.is_dir(),
-    reason=f"real AccessLink fixtures not found at {FIXTURES} (../shared beside checkout)",
-)
+FIXTURES = ACCESSLINK_FIXTURES
 
 
 def load(name: str) -> Any:
@@ -151,7 +141,6 @@ def test_recharge_series_anchor_backwards_from_the_wake_up_day() -> None:
 # -- fixtures ---------------------------------------------------------------------------------------------
 
 
-@needs_fixtures
 def test_sleep_fixture() -> None:
     night = SleepNight.from_json(load("sleep_sample.json"))
     assert night.key == "2020-01-01" and night.day == date(2020, 1, 1)
@@ -166,7 +155,6 @@ def test_sleep_fixture() -> None:
     assert night.payload == load("sleep_sample.json")
 
 
-@needs_fixtures
 def test_recharge_fixture() -> None:
     recharge = NightlyRecharge.from_json(load("recharge_sample.json"))
     assert recharge.key == "2020-01-01"
@@ -178,7 +166,6 @@ def test_recharge_fixture() -> None:
     assert recharge.breathing_samples[-1] == (datetime(2020, 1, 1, 0, 49), 13.5)
 
 
-@needs_fixtures
 def test_activity_fixture_with_samples() -> None:
     batch = parse_batch(ACTIVITY, load("full_sample.json"))
     assert batch.rejected == []
@@ -194,7 +181,6 @@ def test_activity_fixture_with_samples() -> None:
     assert day.samples.steps == []
 
 
-@needs_fixtures
 def test_real_exercises_fixture() -> None:
     batch = parse_batch(EXERCISE, load("exercises_real_sample.json"))
     assert batch.rejected == []
@@ -222,7 +208,6 @@ def test_real_exercises_fixture() -> None:
     assert run.day == date(2026, 2, 12)
 
 
-@needs_fixtures
 @pytest.mark.parametrize("name", ["sample_exercise.json", "keys_missing_exercise.json"])
 def test_spec_style_exercises(name: str) -> None:
     exercise = Exercise.from_json(load(name))
@@ -248,7 +233,6 @@ def test_spec_style_exercises(name: str) -> None:
         assert exercise.duration_seconds == 2 * 3600 + 44 * 60 and sample.sample_type == 1
 
 
-@needs_fixtures
 def test_continuous_heart_rate_fixture() -> None:
     day = ContinuousHeartRateDay.from_json(load("heart_rate_sample.json"))
     assert day.key == "2022-09-12"
@@ -259,7 +243,6 @@ def test_continuous_heart_rate_fixture() -> None:
     ]
 
 
-@needs_fixtures
 def test_physical_info_fixture() -> None:
     info = PhysicalInfo.from_json(load("physical_sample.json"))
     assert info.key == "123" and info.day == date(2016, 4, 27)
@@ -268,7 +251,6 @@ def test_physical_info_fixture() -> None:
     assert info.vo2_max == 12 and info.weight_source == "SOURCE_MEASURED"
 
 
-@needs_fixtures
 @pytest.mark.parametrize("stream", [SLEEP, NIGHTLY_RECHARGE, ACTIVITY, EXERCISE, CONTINUOUS_HR, CARDIO_LOAD])
 def test_no_data_extraction_is_no_records(stream: Any) -> None:
     """``no_data.json`` is another tool's empty extraction: every stream ``{}``. Each is "no records"."""

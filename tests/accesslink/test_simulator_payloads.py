@@ -6,9 +6,7 @@ import datetime as dt
 import itertools
 import json
 import math
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,15 +22,11 @@ from polar_pipeline.accesslink.simulator.payloads import (
     render_sleep,
 )
 from polar_pipeline.accesslink.simulator.physiology import UserModel
+from tests.support.fixtures import ACCESSLINK_FIXTURES
 from tests.support.servers import serve_asgi
 
 TODAY = dt.date(2025, 6, 30)
-FIXTURES = Path(
-    os.environ.get(
-        "POLAR_ACCESSLINK_FIXTURES",
-        Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "accesslink-real",
-    )
-)
+FIXTURES = ACCESSLINK_FIXTURES
 
 # Key sets of the real payloads (checked against the fixture files when they are present).
 SLEEP_KEYS = {
@@ -123,7 +117,6 @@ SAMPLE_KEYS = {"recording_rate", "sample_type", "data"}
 CHR_KEYS = {"polar_user", "date", "heart_rate_samples"}
 
 
-@pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"real fixtures not found at {FIXTURES}")
 def test_embedded_key_sets_match_the_real_fixture_files() -> None:
     def load(name: str) -> Any:
         return json.loads((FIXTURES / name).read_text())
