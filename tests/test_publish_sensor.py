@@ -1,0 +1,33 @@
+"""The sensor that publishes a snapshot after every successful run that wrote the warehouse."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from polar_pipeline.defs.serving.definitions import publish_after_successful_run, publish_job
+
+
+def evaluate(job_name: str) -> dg.RunRequest | dg.SkipReason:
+    with dg.instance_for_test() as instance:
+        run = instance.create_run_for_job(
+            job_def=dg.GraphDefinition(name=job_name, node_defs=[]).to_job(), run_id=None
+        )
+        event = dg.DagsterEvent(
+            event_type_value=dg.DagsterEventType.RUN_SUCCESS.value, job_name=job_name, message="done"
+        )
+        context = dg.build_run_status_sensor_context(
+            sensor_name=publish_after_successful_run.name, dagster_instance=instance, dagster_run=run,
+            dagster_event=event,
+        )  # fmt: skip
+        return publish_after_successful_run(context)  # type: ignore[no-any-return]
+
+
+def test_a_successful_pipeline_run_requests_a_publish_keyed_by_that_run() -> None:
+    request = evaluate("pipeline_job")
+    assert isinstance(request, dg.RunRequest)
+    assert request.run_key is not None and request.run_key.startswith("publish-after-")
+    assert [target.job_name for target in publish_after_successful_run.targets] == [publish_job.name]
+
+
+def test_a_publish_run_does_not_trigger_another_publish() -> None:
+    assert isinstance(evaluate(publish_job.name), dg.SkipReason)
