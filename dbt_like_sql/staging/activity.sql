@@ -39,45 +39,10 @@ fields AS (
 parsed AS (
     SELECT
         *,
-        regexp_full_match(
-            coalesce(start_text, ''), '\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?'
-        ) AND TRY_CAST(substr(start_text, 1, 10) AS DATE) IS NOT NULL AS start_ok,
-        regexp_extract(
-            coalesce(active_text, ''),
-            '^P(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$',
-            ['w', 'd', 'h', 'm', 's']
-        ) AS active_parts,
-        regexp_extract(
-            coalesce(inactive_text, ''),
-            '^P(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$',
-            ['w', 'd', 'h', 'm', 's']
-        ) AS inactive_parts
+        staging.is_iso_datetime(start_text) AND TRY_CAST(substr(start_text, 1, 10) AS DATE) IS NOT NULL AS start_ok,
+        staging.iso_duration_seconds(active_text) AS active_seconds,
+        staging.iso_duration_seconds(inactive_text) AS inactive_seconds
     FROM fields
-),
-
-durations AS (
-    SELECT
-        *,
-        CASE
-            WHEN active_type = 'VARCHAR' AND NOT ends_with(active_text, 'T')
-                AND concat(active_parts.w, active_parts.d, active_parts.h, active_parts.m, active_parts.s) <> ''
-                THEN coalesce(TRY_CAST(NULLIF(active_parts.w, '') AS DOUBLE), 0) * 604800
-                + coalesce(TRY_CAST(NULLIF(active_parts.d, '') AS DOUBLE), 0) * 86400
-                + coalesce(TRY_CAST(NULLIF(active_parts.h, '') AS DOUBLE), 0) * 3600
-                + coalesce(TRY_CAST(NULLIF(active_parts.m, '') AS DOUBLE), 0) * 60
-                + coalesce(TRY_CAST(NULLIF(active_parts.s, '') AS DOUBLE), 0)
-        END AS active_seconds,
-        CASE
-            WHEN inactive_type = 'VARCHAR' AND NOT ends_with(inactive_text, 'T')
-                AND concat(inactive_parts.w, inactive_parts.d, inactive_parts.h, inactive_parts.m, inactive_parts.s)
-                <> ''
-                THEN coalesce(TRY_CAST(NULLIF(inactive_parts.w, '') AS DOUBLE), 0) * 604800
-                + coalesce(TRY_CAST(NULLIF(inactive_parts.d, '') AS DOUBLE), 0) * 86400
-                + coalesce(TRY_CAST(NULLIF(inactive_parts.h, '') AS DOUBLE), 0) * 3600
-                + coalesce(TRY_CAST(NULLIF(inactive_parts.m, '') AS DOUBLE), 0) * 60
-                + coalesce(TRY_CAST(NULLIF(inactive_parts.s, '') AS DOUBLE), 0)
-        END AS inactive_seconds
-    FROM parsed
 ),
 
 checked AS (
@@ -86,40 +51,38 @@ checked AS (
         NULLIF(concat_ws('; ',
             CASE WHEN payload_type IS DISTINCT FROM 'OBJECT' THEN 'payload: expected a JSON object' END,
             CASE WHEN NOT start_ok THEN 'start_time: expected an ISO date-time (local wall clock)' END,
-            CASE
-                WHEN active_type <> 'NULL' AND active_seconds IS NULL
-                    THEN 'active_duration: expected an ISO-8601 duration (PnDTnHnMnS)'
-            END,
-            CASE
-                WHEN inactive_type <> 'NULL' AND inactive_seconds IS NULL
-                    THEN 'inactive_duration: expected an ISO-8601 duration (PnDTnHnMnS)'
-            END,
-            CASE
-                WHEN steps_type <> 'NULL' AND NOT (steps_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
-                    AND steps_num = floor(steps_num) AND steps_num >= 0)
-                    THEN 'steps: expected an integer >= 0'
-            END,
-            CASE
-                WHEN active_kcal_type <> 'NULL' AND NOT (active_kcal_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
-                    AND active_kcal_num = floor(active_kcal_num) AND active_kcal_num >= 0)
-                    THEN 'active_calories: expected an integer >= 0 kcal'
-            END,
-            CASE
-                WHEN kcal_type <> 'NULL' AND NOT (kcal_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
-                    AND kcal_num = floor(kcal_num) AND kcal_num >= 0)
-                    THEN 'calories: expected an integer >= 0 kcal'
-            END,
-            CASE
-                WHEN goal_type <> 'NULL' AND NOT (goal_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') AND goal_num >= 0)
-                    THEN 'daily_activity: expected a number >= 0'
-            END,
-            CASE
-                WHEN distance_type <> 'NULL' AND NOT (distance_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
-                    AND distance_num >= 0)
-                    THEN 'distance_from_steps: expected a number >= 0'
-            END
+            staging.invalid_reason(
+                active_type, active_seconds IS NOT NULL,
+                'active_duration: expected an ISO-8601 duration (PnDTnHnMnS)'
+            ),
+            staging.invalid_reason(
+                inactive_type, inactive_seconds IS NOT NULL,
+                'inactive_duration: expected an ISO-8601 duration (PnDTnHnMnS)'
+            ),
+            staging.invalid_reason(
+                steps_type, staging.json_is_number(steps_type) AND steps_num = floor(steps_num) AND steps_num >= 0,
+                'steps: expected an integer >= 0'
+            ),
+            staging.invalid_reason(
+                active_kcal_type,
+                staging.json_is_number(active_kcal_type)
+                AND active_kcal_num = floor(active_kcal_num) AND active_kcal_num >= 0,
+                'active_calories: expected an integer >= 0 kcal'
+            ),
+            staging.invalid_reason(
+                kcal_type, staging.json_is_number(kcal_type) AND kcal_num = floor(kcal_num) AND kcal_num >= 0,
+                'calories: expected an integer >= 0 kcal'
+            ),
+            staging.invalid_reason(
+                goal_type, staging.json_is_number(goal_type) AND goal_num >= 0,
+                'daily_activity: expected a number >= 0'
+            ),
+            staging.invalid_reason(
+                distance_type, staging.json_is_number(distance_type) AND distance_num >= 0,
+                'distance_from_steps: expected a number >= 0'
+            )
         ), '') AS reject_reason
-    FROM durations
+    FROM parsed
 )
 
 SELECT
@@ -129,15 +92,13 @@ SELECT
         coalesce(CASE WHEN start_ok THEN TRY_CAST(substr(start_text, 1, 10) AS DATE) END, raw_day), '%Y-%m-%d'
     ) AS record_key,
     raw_day,
-    CASE WHEN steps_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN TRY_CAST(steps_num AS BIGINT) END AS steps,
-    CASE
-        WHEN active_kcal_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN TRY_CAST(active_kcal_num AS BIGINT)
-    END AS active_calories,
-    CASE WHEN kcal_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN TRY_CAST(kcal_num AS BIGINT) END AS total_calories,
+    TRY_CAST(staging.json_number(steps_type, steps_num) AS BIGINT) AS steps,
+    TRY_CAST(staging.json_number(active_kcal_type, active_kcal_num) AS BIGINT) AS active_calories,
+    TRY_CAST(staging.json_number(kcal_type, kcal_num) AS BIGINT) AS total_calories,
     active_seconds,
     inactive_seconds,
-    CASE WHEN goal_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN goal_num END AS daily_activity_percent,
-    CASE WHEN distance_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN distance_num END AS distance_from_steps_m,
+    staging.json_number(goal_type, goal_num) AS daily_activity_percent,
+    staging.json_number(distance_type, distance_num) AS distance_from_steps_m,
     raw_payload,
     reject_reason
 FROM checked

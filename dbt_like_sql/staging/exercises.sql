@@ -68,45 +68,16 @@ fields AS (
 parsed AS (
     SELECT
         *,
-        regexp_full_match(
-            coalesce(start_text, ''), '\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?'
-        ) AS start_shape_ok,
-        TRY_CAST(regexp_replace(coalesce(start_text, ''), '(Z|[+-]\d{2}:?\d{2})$', '') AS TIMESTAMP) AS written_clock,
-        regexp_extract(coalesce(start_text, ''), '(Z|[+-]\d{2}:?\d{2})$', 1) AS zone_text,
+        staging.is_iso_datetime(start_text) AS start_shape_ok,
+        staging.iso_wall_clock(start_text) AS written_clock,
+        staging.iso_zone_minutes(start_text) AS written_offset,
         CASE
-            WHEN offset_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') AND offset_num = floor(offset_num)
+            WHEN staging.json_is_number(offset_type) AND offset_num = floor(offset_num)
                 AND offset_num BETWEEN -720 AND 840
                 THEN TRY_CAST(offset_num AS INTEGER)
         END AS payload_offset,
-        regexp_extract(
-            coalesce(duration_text, ''),
-            '^P(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$',
-            ['w', 'd', 'h', 'm', 's']
-        ) AS duration_parts
+        staging.iso_duration_seconds(duration_text) AS duration_seconds
     FROM fields
-),
-
-clocks AS (
-    SELECT
-        *,
-        CASE
-            WHEN zone_text = 'Z' THEN 0
-            WHEN zone_text <> ''
-                THEN (CASE WHEN zone_text[1] = '-' THEN -1 ELSE 1 END)
-                * (TRY_CAST(substr(replace(zone_text, ':', ''), 2, 2) AS INTEGER) * 60
-                    + TRY_CAST(substr(replace(zone_text, ':', ''), 4, 2) AS INTEGER))
-        END AS written_offset,
-        CASE
-            WHEN duration_type = 'VARCHAR' AND NOT ends_with(duration_text, 'T')
-                AND concat(duration_parts.w, duration_parts.d, duration_parts.h, duration_parts.m, duration_parts.s)
-                <> ''
-                THEN coalesce(TRY_CAST(NULLIF(duration_parts.w, '') AS DOUBLE), 0) * 604800
-                + coalesce(TRY_CAST(NULLIF(duration_parts.d, '') AS DOUBLE), 0) * 86400
-                + coalesce(TRY_CAST(NULLIF(duration_parts.h, '') AS DOUBLE), 0) * 3600
-                + coalesce(TRY_CAST(NULLIF(duration_parts.m, '') AS DOUBLE), 0) * 60
-                + coalesce(TRY_CAST(NULLIF(duration_parts.s, '') AS DOUBLE), 0)
-        END AS duration_seconds
-    FROM parsed
 ),
 
 localized AS (
@@ -122,7 +93,7 @@ localized AS (
             WHEN payload_offset IS NOT NULL THEN written_clock - to_minutes(payload_offset)
         END AS start_time_utc,
         coalesce(payload_offset, written_offset) AS utc_offset_minutes
-    FROM clocks
+    FROM parsed
 ),
 
 checked AS (
@@ -134,58 +105,55 @@ checked AS (
                 WHEN NOT start_shape_ok OR written_clock IS NULL
                     THEN 'start_time: expected an ISO date-time (watch wall clock)'
             END,
-            CASE
-                WHEN offset_type <> 'NULL' AND payload_offset IS NULL
-                    THEN 'start_time_utc_offset: expected whole minutes -720..840'
-            END,
-            CASE
-                WHEN duration_type <> 'NULL' AND duration_seconds IS NULL
-                    THEN 'duration: expected an ISO-8601 duration (PnDTnHnMnS)'
-            END,
-            CASE WHEN device_type NOT IN ('VARCHAR', 'NULL') THEN 'device_id: expected a string' END,
-            CASE WHEN sport_type NOT IN ('VARCHAR', 'NULL') THEN 'sport: expected a string' END,
-            CASE WHEN detailed_type NOT IN ('VARCHAR', 'NULL') THEN 'detailed_sport_info: expected a string' END,
-            CASE
-                WHEN kcal_type <> 'NULL' AND NOT (kcal_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
-                    AND kcal_num = floor(kcal_num) AND kcal_num >= 0)
-                    THEN 'calories: expected an integer >= 0 kcal'
-            END,
-            CASE
-                WHEN distance_type <> 'NULL' AND NOT (distance_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
-                    AND distance_num >= 0)
-                    THEN 'distance: expected a number >= 0 m'
-            END,
-            CASE WHEN hr_object_type NOT IN ('OBJECT', 'NULL') THEN 'heart_rate: expected an object' END,
-            CASE
-                WHEN hr_avg_type <> 'NULL' AND NOT (hr_avg_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
-                    AND hr_avg_num = floor(hr_avg_num) AND (hr_avg_num = 0 OR hr_avg_num BETWEEN 20 AND 250))
-                    THEN 'heart_rate.average: expected an integer 20..250 bpm (0 = no signal)'
-            END,
-            CASE
-                WHEN hr_max_type <> 'NULL' AND NOT (hr_max_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
-                    AND hr_max_num = floor(hr_max_num) AND (hr_max_num = 0 OR hr_max_num BETWEEN 20 AND 250))
-                    THEN 'heart_rate.maximum: expected an integer 20..250 bpm (0 = no signal)'
-            END,
-            CASE
-                WHEN legacy_type <> 'NULL' AND NOT (legacy_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') AND legacy_num >= 0)
-                    THEN 'training_load: expected a number >= 0'
-            END,
-            CASE WHEN pro_type NOT IN ('OBJECT', 'NULL') THEN 'training_load_pro: expected an object' END,
-            CASE
-                WHEN cardio_type <> 'NULL' AND NOT (cardio_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
-                    AND (cardio_num = -1 OR cardio_num >= 0))
-                    THEN 'training_load_pro.cardio-load: expected a number >= 0 (-1 = n/a)'
-            END,
-            CASE
-                WHEN muscle_type <> 'NULL' AND NOT (muscle_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
-                    AND (muscle_num = -1 OR muscle_num >= 0))
-                    THEN 'training_load_pro.muscle-load: expected a number >= 0 (-1 = n/a)'
-            END,
-            CASE
-                WHEN perceived_type <> 'NULL' AND NOT (perceived_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
-                    AND perceived_num >= 0)
-                    THEN 'training_load_pro.perceived-load: expected a number >= 0'
-            END
+            staging.invalid_reason(
+                offset_type, payload_offset IS NOT NULL, 'start_time_utc_offset: expected whole minutes -720..840'
+            ),
+            staging.invalid_reason(
+                duration_type, duration_seconds IS NOT NULL, 'duration: expected an ISO-8601 duration (PnDTnHnMnS)'
+            ),
+            staging.invalid_reason(device_type, device_type = 'VARCHAR', 'device_id: expected a string'),
+            staging.invalid_reason(sport_type, sport_type = 'VARCHAR', 'sport: expected a string'),
+            staging.invalid_reason(
+                detailed_type, detailed_type = 'VARCHAR', 'detailed_sport_info: expected a string'
+            ),
+            staging.invalid_reason(
+                kcal_type, staging.json_is_number(kcal_type) AND kcal_num = floor(kcal_num) AND kcal_num >= 0,
+                'calories: expected an integer >= 0 kcal'
+            ),
+            staging.invalid_reason(
+                distance_type, staging.json_is_number(distance_type) AND distance_num >= 0,
+                'distance: expected a number >= 0 m'
+            ),
+            staging.invalid_reason(hr_object_type, hr_object_type = 'OBJECT', 'heart_rate: expected an object'),
+            staging.invalid_reason(
+                hr_avg_type,
+                staging.json_is_number(hr_avg_type) AND hr_avg_num = floor(hr_avg_num)
+                AND (hr_avg_num = 0 OR hr_avg_num BETWEEN 20 AND 250),
+                'heart_rate.average: expected an integer 20..250 bpm (0 = no signal)'
+            ),
+            staging.invalid_reason(
+                hr_max_type,
+                staging.json_is_number(hr_max_type) AND hr_max_num = floor(hr_max_num)
+                AND (hr_max_num = 0 OR hr_max_num BETWEEN 20 AND 250),
+                'heart_rate.maximum: expected an integer 20..250 bpm (0 = no signal)'
+            ),
+            staging.invalid_reason(
+                legacy_type, staging.json_is_number(legacy_type) AND legacy_num >= 0,
+                'training_load: expected a number >= 0'
+            ),
+            staging.invalid_reason(pro_type, pro_type = 'OBJECT', 'training_load_pro: expected an object'),
+            staging.invalid_reason(
+                cardio_type, staging.json_is_number(cardio_type) AND (cardio_num = -1 OR cardio_num >= 0),
+                'training_load_pro.cardio-load: expected a number >= 0 (-1 = n/a)'
+            ),
+            staging.invalid_reason(
+                muscle_type, staging.json_is_number(muscle_type) AND (muscle_num = -1 OR muscle_num >= 0),
+                'training_load_pro.muscle-load: expected a number >= 0 (-1 = n/a)'
+            ),
+            staging.invalid_reason(
+                perceived_type, staging.json_is_number(perceived_type) AND perceived_num >= 0,
+                'training_load_pro.perceived-load: expected a number >= 0'
+            )
         ), '') AS reject_reason
     FROM localized
 ),
@@ -193,12 +161,8 @@ checked AS (
 typed AS (
     SELECT
         *,
-        CASE
-            WHEN cardio_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') AND cardio_num >= 0 THEN cardio_num
-        END AS cardio_load,
-        CASE
-            WHEN legacy_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') AND legacy_num >= 0 THEN legacy_num
-        END AS legacy_training_load
+        CASE WHEN staging.json_is_number(cardio_type) AND cardio_num >= 0 THEN cardio_num END AS cardio_load,
+        CASE WHEN staging.json_is_number(legacy_type) AND legacy_num >= 0 THEN legacy_num END AS legacy_training_load
     FROM checked
 )
 
@@ -215,15 +179,13 @@ SELECT
     start_time_utc,
     utc_offset_minutes,
     duration_seconds,
-    CASE WHEN kcal_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN TRY_CAST(kcal_num AS BIGINT) END AS calories,
-    CASE WHEN distance_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN distance_num END AS distance_m,
-    CASE WHEN hr_avg_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') AND hr_avg_num > 0 THEN hr_avg_num END AS hr_avg_bpm,
-    CASE WHEN hr_max_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') AND hr_max_num > 0 THEN hr_max_num END AS hr_max_bpm,
+    TRY_CAST(staging.json_number(kcal_type, kcal_num) AS BIGINT) AS calories,
+    staging.json_number(distance_type, distance_num) AS distance_m,
+    CASE WHEN staging.json_is_number(hr_avg_type) AND hr_avg_num > 0 THEN hr_avg_num END AS hr_avg_bpm,
+    CASE WHEN staging.json_is_number(hr_max_type) AND hr_max_num > 0 THEN hr_max_num END AS hr_max_bpm,
     cardio_load,
-    CASE WHEN muscle_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') AND muscle_num >= 0 THEN muscle_num END AS muscle_load,
-    CASE
-        WHEN perceived_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') AND perceived_num > 0 THEN perceived_num
-    END AS perceived_load,
+    CASE WHEN staging.json_is_number(muscle_type) AND muscle_num >= 0 THEN muscle_num END AS muscle_load,
+    CASE WHEN staging.json_is_number(perceived_type) AND perceived_num > 0 THEN perceived_num END AS perceived_load,
     legacy_training_load,
     coalesce(cardio_load, legacy_training_load) AS training_load,
     raw_payload,

@@ -40,50 +40,48 @@ fields AS (
 checked AS (
     SELECT
         *,
-        regexp_full_match(coalesce(date_text, ''), '\d{4}-\d{2}-\d{2}')
-        AND TRY_CAST(date_text AS DATE) IS NOT NULL AS date_ok,
+        staging.is_iso_date(date_text) AS date_ok,
         NULLIF(concat_ws('; ',
             CASE WHEN payload_type IS DISTINCT FROM 'OBJECT' THEN 'payload: expected a JSON object' END,
-            CASE
-                WHEN NOT (regexp_full_match(coalesce(date_text, ''), '\d{4}-\d{2}-\d{2}')
-                    AND TRY_CAST(date_text AS DATE) IS NOT NULL)
-                    THEN 'date: expected YYYY-MM-DD'
-            END,
-            CASE
-                WHEN hr_type <> 'NULL' AND NOT (hr_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
-                    AND hr_num = floor(hr_num) AND (hr_num = 0 OR hr_num BETWEEN 20 AND 250))
-                    THEN 'heart_rate_avg: expected an integer 20..250 bpm (0 = no signal)'
-            END,
-            CASE
-                WHEN b2b_type <> 'NULL' AND NOT (b2b_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
-                    AND b2b_num = floor(b2b_num) AND (b2b_num = 0 OR b2b_num BETWEEN 200 AND 3000))
-                    THEN 'beat_to_beat_avg: expected an integer 200..3000 ms (0 = no signal)'
-            END,
-            CASE
-                WHEN hrv_type <> 'NULL' AND NOT (hrv_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
-                    AND hrv_num = floor(hrv_num) AND (hrv_num = 0 OR hrv_num BETWEEN 1 AND 500))
-                    THEN 'heart_rate_variability_avg: expected an integer 1..500 ms (0 = no signal)'
-            END,
-            CASE
-                WHEN breathing_type <> 'NULL' AND NOT (breathing_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
-                    AND (breathing_num = 0 OR breathing_num BETWEEN 1 AND 60))
-                    THEN 'breathing_rate_avg: expected 1..60 breaths/min (0 = no signal)'
-            END,
-            CASE
-                WHEN status_type <> 'NULL' AND NOT (status_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
-                    AND status_num = floor(status_num) AND status_num BETWEEN 1 AND 6)
-                    THEN 'nightly_recharge_status: expected an integer 1..6'
-            END,
-            CASE
-                WHEN ans_type <> 'NULL' AND NOT (ans_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
-                    AND ans_num BETWEEN -10 AND 10)
-                    THEN 'ans_charge: expected -10.0..+10.0'
-            END,
-            CASE
-                WHEN ans_status_type <> 'NULL' AND NOT (ans_status_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
-                    AND ans_status_num = floor(ans_status_num) AND ans_status_num BETWEEN 1 AND 5)
-                    THEN 'ans_charge_status: expected an integer 1..5'
-            END
+            CASE WHEN NOT staging.is_iso_date(date_text) THEN 'date: expected YYYY-MM-DD' END,
+            staging.invalid_reason(
+                hr_type,
+                staging.json_is_number(hr_type) AND hr_num = floor(hr_num)
+                AND (hr_num = 0 OR hr_num BETWEEN 20 AND 250),
+                'heart_rate_avg: expected an integer 20..250 bpm (0 = no signal)'
+            ),
+            staging.invalid_reason(
+                b2b_type,
+                staging.json_is_number(b2b_type) AND b2b_num = floor(b2b_num)
+                AND (b2b_num = 0 OR b2b_num BETWEEN 200 AND 3000),
+                'beat_to_beat_avg: expected an integer 200..3000 ms (0 = no signal)'
+            ),
+            staging.invalid_reason(
+                hrv_type,
+                staging.json_is_number(hrv_type) AND hrv_num = floor(hrv_num)
+                AND (hrv_num = 0 OR hrv_num BETWEEN 1 AND 500),
+                'heart_rate_variability_avg: expected an integer 1..500 ms (0 = no signal)'
+            ),
+            staging.invalid_reason(
+                breathing_type,
+                staging.json_is_number(breathing_type) AND (breathing_num = 0 OR breathing_num BETWEEN 1 AND 60),
+                'breathing_rate_avg: expected 1..60 breaths/min (0 = no signal)'
+            ),
+            staging.invalid_reason(
+                status_type,
+                staging.json_is_number(status_type) AND status_num = floor(status_num) AND status_num BETWEEN 1 AND 6,
+                'nightly_recharge_status: expected an integer 1..6'
+            ),
+            staging.invalid_reason(
+                ans_type, staging.json_is_number(ans_type) AND ans_num BETWEEN -10 AND 10,
+                'ans_charge: expected -10.0..+10.0'
+            ),
+            staging.invalid_reason(
+                ans_status_type,
+                staging.json_is_number(ans_status_type)
+                AND ans_status_num = floor(ans_status_num) AND ans_status_num BETWEEN 1 AND 5,
+                'ans_charge_status: expected an integer 1..5'
+            )
         ), '') AS reject_reason
     FROM fields
 )
@@ -93,20 +91,14 @@ SELECT
     coalesce(CASE WHEN date_ok THEN TRY_CAST(date_text AS DATE) END, raw_day) AS day,
     coalesce(CASE WHEN date_ok THEN date_text END, strftime(raw_day, '%Y-%m-%d')) AS record_key,
     raw_day,
-    CASE WHEN hr_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') AND hr_num > 0 THEN hr_num END AS overnight_hr_bpm,
-    CASE WHEN b2b_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') AND b2b_num > 0 THEN b2b_num END AS beat_to_beat_ms,
-    CASE WHEN hrv_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') AND hrv_num > 0 THEN hrv_num END AS hrv_rmssd_ms,
-    CASE WHEN hrv_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') AND hrv_num > 0 THEN ln(hrv_num) END AS ln_rmssd,
-    CASE
-        WHEN breathing_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') AND breathing_num > 0 THEN breathing_num
-    END AS breathing_rate,
-    CASE
-        WHEN status_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN TRY_CAST(status_num AS INTEGER)
-    END AS nightly_recharge_status,
-    CASE WHEN ans_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN ans_num END AS ans_charge,
-    CASE
-        WHEN ans_status_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN TRY_CAST(ans_status_num AS INTEGER)
-    END AS ans_charge_status,
+    CASE WHEN staging.json_is_number(hr_type) AND hr_num > 0 THEN hr_num END AS overnight_hr_bpm,
+    CASE WHEN staging.json_is_number(b2b_type) AND b2b_num > 0 THEN b2b_num END AS beat_to_beat_ms,
+    CASE WHEN staging.json_is_number(hrv_type) AND hrv_num > 0 THEN hrv_num END AS hrv_rmssd_ms,
+    CASE WHEN staging.json_is_number(hrv_type) AND hrv_num > 0 THEN ln(hrv_num) END AS ln_rmssd,
+    CASE WHEN staging.json_is_number(breathing_type) AND breathing_num > 0 THEN breathing_num END AS breathing_rate,
+    TRY_CAST(staging.json_number(status_type, status_num) AS INTEGER) AS nightly_recharge_status,
+    staging.json_number(ans_type, ans_num) AS ans_charge,
+    TRY_CAST(staging.json_number(ans_status_type, ans_status_num) AS INTEGER) AS ans_charge_status,
     raw_payload,
     reject_reason
 FROM checked

@@ -61,20 +61,11 @@ fields AS (
 typed AS (
     SELECT
         *,
-        regexp_full_match(coalesce(date_text, ''), '\d{4}-\d{2}-\d{2}')
-        AND TRY_CAST(date_text AS DATE) IS NOT NULL AS date_ok,
+        staging.is_iso_date(date_text) AS date_ok,
         TRY_CAST(date_text AS DATE) AS wake_day,
-        CASE
-            WHEN regexp_full_match(
-                coalesce(start_text, ''), '\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})'
-            ) THEN TRY_CAST(start_text AS TIMESTAMPTZ)
-        END AS sleep_start,
-        CASE
-            WHEN regexp_full_match(
-                coalesce(end_text, ''), '\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})'
-            ) THEN TRY_CAST(end_text AS TIMESTAMPTZ)
-        END AS sleep_end,
-        list_transform(stage_values, lambda v: json_type(v) IN ('UBIGINT', 'BIGINT', 'DOUBLE')) AS stage_is_number,
+        staging.iso_timestamptz(start_text) AS sleep_start,
+        staging.iso_timestamptz(end_text) AS sleep_end,
+        list_transform(stage_values, lambda v: staging.json_is_number(json_type(v))) AS stage_is_number,
         list_transform(stage_values, lambda v: TRY_CAST(v AS DOUBLE)) AS stage_numbers
     FROM fields
 ),
@@ -88,63 +79,63 @@ checked AS (
             CASE WHEN sleep_start IS NULL THEN 'sleep_start_time: expected an ISO date-time with offset' END,
             CASE WHEN sleep_end IS NULL THEN 'sleep_end_time: expected an ISO date-time with offset' END,
             CASE WHEN sleep_end <= sleep_start THEN 'sleep_end_time: not after sleep_start_time' END,
-            CASE WHEN device_type NOT IN ('VARCHAR', 'NULL') THEN 'device_id: expected a string' END,
-            CASE
-                WHEN light_type <> 'NULL' AND NOT (light_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
-                    AND light_num = floor(light_num) AND light_num >= 0)
-                    THEN 'light_sleep: expected whole seconds >= 0'
-            END,
-            CASE
-                WHEN deep_type <> 'NULL' AND NOT (deep_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
-                    AND deep_num = floor(deep_num) AND deep_num >= 0)
-                    THEN 'deep_sleep: expected whole seconds >= 0'
-            END,
-            CASE
-                WHEN rem_type <> 'NULL' AND NOT (rem_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
-                    AND rem_num = floor(rem_num) AND rem_num >= 0)
-                    THEN 'rem_sleep: expected whole seconds >= 0'
-            END,
-            CASE
-                WHEN unrecognized_type <> 'NULL' AND NOT (unrecognized_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
-                    AND unrecognized_num = floor(unrecognized_num) AND unrecognized_num >= 0)
-                    THEN 'unrecognized_sleep_stage: expected whole seconds >= 0'
-            END,
-            CASE
-                WHEN interruption_type <> 'NULL' AND NOT (interruption_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
-                    AND interruption_num = floor(interruption_num) AND interruption_num >= 0)
-                    THEN 'total_interruption_duration: expected whole seconds >= 0'
-            END,
-            CASE
-                WHEN score_type <> 'NULL' AND NOT (score_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
-                    AND score_num = floor(score_num) AND score_num BETWEEN 0 AND 100)
-                    THEN 'sleep_score: expected an integer 0..100'
-            END,
-            CASE
-                WHEN continuity_type <> 'NULL' AND NOT (continuity_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
-                    AND (continuity_num = 0 OR continuity_num BETWEEN 1 AND 5))
-                    THEN 'continuity: expected 1.0..5.0 (0 = not measured)'
-            END,
-            CASE
-                WHEN continuity_class_type <> 'NULL' AND NOT (continuity_class_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
-                    AND continuity_class_num = floor(continuity_class_num) AND continuity_class_num BETWEEN 0 AND 5)
-                    THEN 'continuity_class: expected an integer 1..5 (0 = n/a)'
-            END,
-            CASE
-                WHEN charge_type <> 'NULL' AND NOT (charge_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
-                    AND charge_num = floor(charge_num) AND (charge_num = -1 OR charge_num BETWEEN 1 AND 5))
-                    THEN 'sleep_charge: expected an integer 1..5 (-1 = unavailable)'
-            END,
-            CASE
-                WHEN goal_type <> 'NULL' AND NOT (goal_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
-                    AND goal_num = floor(goal_num) AND goal_num >= 0)
-                    THEN 'sleep_goal: expected whole seconds >= 0'
-            END,
-            CASE
-                WHEN rating_type <> 'NULL' AND NOT (rating_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
-                    AND rating_num = floor(rating_num) AND rating_num BETWEEN 0 AND 5)
-                    THEN 'sleep_rating: expected an integer 0..5 (0 = not given)'
-            END,
-            CASE WHEN hypnogram_type NOT IN ('OBJECT', 'NULL') THEN 'hypnogram: expected an object' END,
+            staging.invalid_reason(device_type, device_type = 'VARCHAR', 'device_id: expected a string'),
+            staging.invalid_reason(
+                light_type, staging.json_is_number(light_type) AND light_num = floor(light_num) AND light_num >= 0,
+                'light_sleep: expected whole seconds >= 0'
+            ),
+            staging.invalid_reason(
+                deep_type, staging.json_is_number(deep_type) AND deep_num = floor(deep_num) AND deep_num >= 0,
+                'deep_sleep: expected whole seconds >= 0'
+            ),
+            staging.invalid_reason(
+                rem_type, staging.json_is_number(rem_type) AND rem_num = floor(rem_num) AND rem_num >= 0,
+                'rem_sleep: expected whole seconds >= 0'
+            ),
+            staging.invalid_reason(
+                unrecognized_type,
+                staging.json_is_number(unrecognized_type)
+                AND unrecognized_num = floor(unrecognized_num) AND unrecognized_num >= 0,
+                'unrecognized_sleep_stage: expected whole seconds >= 0'
+            ),
+            staging.invalid_reason(
+                interruption_type,
+                staging.json_is_number(interruption_type)
+                AND interruption_num = floor(interruption_num) AND interruption_num >= 0,
+                'total_interruption_duration: expected whole seconds >= 0'
+            ),
+            staging.invalid_reason(
+                score_type,
+                staging.json_is_number(score_type) AND score_num = floor(score_num) AND score_num BETWEEN 0 AND 100,
+                'sleep_score: expected an integer 0..100'
+            ),
+            staging.invalid_reason(
+                continuity_type,
+                staging.json_is_number(continuity_type) AND (continuity_num = 0 OR continuity_num BETWEEN 1 AND 5),
+                'continuity: expected 1.0..5.0 (0 = not measured)'
+            ),
+            staging.invalid_reason(
+                continuity_class_type,
+                staging.json_is_number(continuity_class_type)
+                AND continuity_class_num = floor(continuity_class_num) AND continuity_class_num BETWEEN 0 AND 5,
+                'continuity_class: expected an integer 1..5 (0 = n/a)'
+            ),
+            staging.invalid_reason(
+                charge_type,
+                staging.json_is_number(charge_type) AND charge_num = floor(charge_num)
+                AND (charge_num = -1 OR charge_num BETWEEN 1 AND 5),
+                'sleep_charge: expected an integer 1..5 (-1 = unavailable)'
+            ),
+            staging.invalid_reason(
+                goal_type, staging.json_is_number(goal_type) AND goal_num = floor(goal_num) AND goal_num >= 0,
+                'sleep_goal: expected whole seconds >= 0'
+            ),
+            staging.invalid_reason(
+                rating_type,
+                staging.json_is_number(rating_type) AND rating_num = floor(rating_num) AND rating_num BETWEEN 0 AND 5,
+                'sleep_rating: expected an integer 0..5 (0 = not given)'
+            ),
+            staging.invalid_reason(hypnogram_type, hypnogram_type = 'OBJECT', 'hypnogram: expected an object'),
             CASE
                 WHEN NOT list_bool_and(list_transform(
                     list_zip(stage_is_number, stage_numbers),
@@ -171,25 +162,20 @@ SELECT
     CASE WHEN device_type = 'VARCHAR' THEN device_text END AS device_id,
     sleep_start,
     sleep_end,
-    CASE WHEN light_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN TRY_CAST(light_num AS BIGINT) END AS light_sleep_seconds,
-    CASE WHEN deep_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN TRY_CAST(deep_num AS BIGINT) END AS deep_sleep_seconds,
-    CASE WHEN rem_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN TRY_CAST(rem_num AS BIGINT) END AS rem_sleep_seconds,
+    TRY_CAST(staging.json_number(light_type, light_num) AS BIGINT) AS light_sleep_seconds,
+    TRY_CAST(staging.json_number(deep_type, deep_num) AS BIGINT) AS deep_sleep_seconds,
+    TRY_CAST(staging.json_number(rem_type, rem_num) AS BIGINT) AS rem_sleep_seconds,
+    TRY_CAST(staging.json_number(unrecognized_type, unrecognized_num) AS BIGINT) AS unrecognized_sleep_seconds,
     CASE
-        WHEN unrecognized_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN TRY_CAST(unrecognized_num AS BIGINT)
-    END AS unrecognized_sleep_seconds,
-    CASE
-        WHEN light_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
-            AND deep_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
-            AND rem_type IN ('UBIGINT', 'BIGINT', 'DOUBLE')
+        WHEN staging.json_is_number(light_type)
+            AND staging.json_is_number(deep_type)
+            AND staging.json_is_number(rem_type)
             THEN TRY_CAST(
-                light_num + deep_num + rem_num
-                + CASE WHEN unrecognized_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN unrecognized_num ELSE 0 END
+                light_num + deep_num + rem_num + coalesce(staging.json_number(unrecognized_type, unrecognized_num), 0)
                 AS BIGINT
             )
     END AS sleep_seconds,
-    CASE
-        WHEN interruption_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN TRY_CAST(interruption_num AS BIGINT)
-    END AS interruption_seconds,
+    TRY_CAST(staging.json_number(interruption_type, interruption_num) AS BIGINT) AS interruption_seconds,
     CASE
         WHEN asleep IS NOT NULL AND list_bool_or(asleep)
             THEN len(list_filter(
@@ -199,21 +185,14 @@ SELECT
             ))
         WHEN asleep IS NOT NULL THEN 0
     END AS interruptions,
-    CASE WHEN score_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN TRY_CAST(score_num AS INTEGER) END AS sleep_score,
-    CASE
-        WHEN continuity_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') AND continuity_num <> 0 THEN continuity_num
-    END AS continuity,
-    CASE
-        WHEN continuity_class_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') AND continuity_class_num <> 0
-            THEN TRY_CAST(continuity_class_num AS INTEGER)
-    END AS continuity_class,
-    CASE
-        WHEN charge_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') AND charge_num <> -1 THEN TRY_CAST(charge_num AS INTEGER)
-    END AS sleep_charge,
-    CASE WHEN goal_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN TRY_CAST(goal_num AS BIGINT) END AS sleep_goal_seconds,
-    CASE
-        WHEN rating_type IN ('UBIGINT', 'BIGINT', 'DOUBLE') AND rating_num <> 0 THEN TRY_CAST(rating_num AS INTEGER)
-    END AS sleep_rating,
+    TRY_CAST(staging.json_number(score_type, score_num) AS INTEGER) AS sleep_score,
+    NULLIF(staging.json_number(continuity_type, continuity_num), 0) AS continuity,
+    TRY_CAST(
+        NULLIF(staging.json_number(continuity_class_type, continuity_class_num), 0) AS INTEGER
+    ) AS continuity_class,
+    TRY_CAST(NULLIF(staging.json_number(charge_type, charge_num), -1) AS INTEGER) AS sleep_charge,
+    TRY_CAST(staging.json_number(goal_type, goal_num) AS BIGINT) AS sleep_goal_seconds,
+    TRY_CAST(NULLIF(staging.json_number(rating_type, rating_num), 0) AS INTEGER) AS sleep_rating,
     raw_payload,
     reject_reason
 FROM final

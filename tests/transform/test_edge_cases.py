@@ -15,6 +15,7 @@ import pytest
 from polar_pipeline.defs.transform.runner import create_views, run_models
 from polar_pipeline.defs.transform.sql_models import ModelGraph
 from polar_pipeline.warehouse import connect_writer, ensure_raw_schema
+from tests.support.fixtures import ACCESSLINK_FIXTURES
 from tests.transform import reference
 from tests.transform.edge_data import (
     BAD_ACTIVITY_DAY,
@@ -250,10 +251,8 @@ def test_untypable_rows_are_quarantined_once_with_a_reason(edge: Edge, graph: Mo
 
 
 def test_staging_types_the_real_fixture_payloads(tmp_path: Path, graph: ModelGraph) -> None:
-    """The real AccessLink samples (shared fixtures) type cleanly, with the documented units."""
-    fixtures = Path("/work/shared/fixtures/accesslink-real")
-    if not fixtures.is_dir():
-        pytest.skip("shared real-payload fixtures not available")
+    """The real AccessLink samples (vendored from shared/fixtures) type cleanly, with the documented units."""
+    fixtures = ACCESSLINK_FIXTURES
     con = connect_writer(tmp_path / "w.duckdb")
     ensure_raw_schema(con)
     sleep = json.loads((fixtures / "sleep_sample.json").read_text())

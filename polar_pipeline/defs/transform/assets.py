@@ -81,8 +81,12 @@ def build_transform_assets(sql_dir: Path = DEFAULT_SQL_DIR) -> TransformAssets:
     )
 
 
-def _code_version(model: SqlModel) -> str:
-    return hashlib.sha256(model.template.encode()).hexdigest()[:16]
+def _code_version(graph: ModelGraph, model: SqlModel) -> str:
+    """A hash of the model's file and of the macro files it calls: editing a macro marks its callers stale."""
+    digest = hashlib.sha256(model.template.encode())
+    for name in model.macros:
+        digest.update(b"\0" + graph.macros[name].template.encode())
+    return digest.hexdigest()[:16]
 
 
 def _static_metadata(graph: ModelGraph, model: SqlModel) -> dict[str, Any]:
@@ -138,7 +142,7 @@ def _view_spec(graph: ModelGraph, model: SqlModel) -> dg.AssetSpec:
         group_name=STAGING_GROUP,
         kinds={"duckdb", "sql"},
         metadata=metadata,
-        code_version=_code_version(model),
+        code_version=_code_version(graph, model),
     )
 
 
@@ -153,7 +157,7 @@ def _table_asset(graph: ModelGraph, model: SqlModel) -> dg.AssetsDefinition:
         pool=DUCKDB_POOL,
         kinds={"duckdb", "sql"},
         metadata=_static_metadata(graph, model),
-        code_version=_code_version(model),
+        code_version=_code_version(graph, model),
     )
     def sql_table(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource

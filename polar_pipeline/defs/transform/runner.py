@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 
-from polar_pipeline.defs.transform.sql_models import ModelGraph, SqlModel, SqlModelError
+from polar_pipeline.defs.transform.sql_models import MACRO_SCHEMA, ModelGraph, SqlModel, SqlModelError
 from polar_pipeline.warehouse import transaction
 
 PREVIEW_ROWS = 5
@@ -41,9 +41,16 @@ class ModelRun:
 
 
 def create_views(con: duckdb.DuckDBPyConnection, graph: ModelGraph) -> None:
-    """Create every schema and (re)create every view model, in dependency order; idempotent and cheap."""
-    for schema in graph.schemas:
+    """Create every schema, (re)create every macro, then every view model in dependency order.
+
+    Idempotent and cheap; the caller's transaction covers all of it, so views never see a half-replaced
+    set of macros. Macros go first because DuckDB binds a view's macro calls when the view is created.
+    """
+    schemas = [*graph.schemas, *([MACRO_SCHEMA] if graph.macros else [])]
+    for schema in dict.fromkeys(schemas):
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    for macro in graph.macros.values():
+        con.execute(macro.sql)
     for view in graph.views:
         con.execute(f"CREATE OR REPLACE VIEW {view.relation} AS\n{view.sql}\n")
 

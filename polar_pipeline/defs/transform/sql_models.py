@@ -12,6 +12,12 @@ and the run parameters ``$users``, ``$first_day``, ``$last_day`` and ``$read_fro
 are bound as DuckDB prepared-statement parameters. Everything is checked when the graph loads — unknown refs,
 cycles, tables named without ``ref()``/``source()``, unknown parameters, SQL that does not parse — and every
 error names the file, so a broken model fails definitions loading instead of a run.
+
+The ``macros/`` folder is not a schema: each file there is one scalar DuckDB macro,
+``CREATE OR REPLACE MACRO <file stem>(args) AS <expression>``, created in the ``staging`` schema before the
+views (in the same transaction). Models call them schema-qualified, ``staging.iso_duration_seconds(text)``,
+so logic written once serves every view; a macro is a catalog entry, so ``COPY FROM DATABASE`` carries it
+into the serving snapshot together with the views that call it.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import difflib
 import graphlib
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -38,6 +44,10 @@ PARAMETERS: tuple[str, ...] = ("users", "first_day", "last_day", "read_from")
 
 HEADER_KEYS: tuple[str, ...] = ("materialized", "window_days", "grain")
 SOURCE_SCHEMA = "raw"
+MACRO_FOLDER = "macros"
+"""The folder of ``dbt_like_sql/`` that holds macros, one per file, instead of models."""
+MACRO_SCHEMA = "staging"
+"""Where the macros are created: a schema the warehouse and every serving snapshot have (the views' own)."""
 
 Materialization = Literal["view", "table"]
 
@@ -49,6 +59,11 @@ _SOURCE_RE = re.compile(
 _ANY_TEMPLATE_RE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
 _HEADER_SETTING_RE = re.compile(r"^--\s*(?P<key>[a-z][a-z0-9_]*)\s*:\s*(?P<value>.*?)\s*$")
 _IDENTIFIER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_MACRO_HEAD_RE = re.compile(
+    r"CREATE\s+OR\s+REPLACE\s+MACRO\s+(?:(?P<schema>[A-Za-z_][A-Za-z0-9_]*)\s*\.\s*)?"
+    r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*\(",
+    re.IGNORECASE,
+)
 
 
 class SqlModelError(ValueError):
@@ -83,6 +98,7 @@ class SqlModel:
     template: str
     sql: str
     parameters: frozenset[str]
+    macros: tuple[str, ...] = ()
 
     @property
     def relation(self) -> str:
@@ -90,11 +106,27 @@ class SqlModel:
 
 
 @dataclass(frozen=True)
+class SqlMacro:
+    """One macro file: ``CREATE OR REPLACE MACRO <name>(…)``, rendered into ``MACRO_SCHEMA``."""
+
+    name: str
+    path: Path
+    description: str
+    template: str
+    sql: str
+
+    @property
+    def relation(self) -> str:
+        return f"{MACRO_SCHEMA}.{self.name}"
+
+
+@dataclass(frozen=True)
 class ModelGraph:
-    """All models keyed by name, in dependency order (every model after the models it refs)."""
+    """All models keyed by name in dependency order (every model after the models it refs); the macros."""
 
     sql_dir: Path
     models: Mapping[str, SqlModel]
+    macros: Mapping[str, SqlMacro] = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[SqlModel]:
         return iter(self.models.values())
@@ -122,13 +154,19 @@ class _Header:
 
 
 def load_models(sql_dir: Path = DEFAULT_SQL_DIR) -> ModelGraph:
-    """Parse every ``**/*.sql`` under ``sql_dir``, render refs and sources, and validate the whole graph."""
+    """Parse every ``**/*.sql`` under ``sql_dir``, render refs and sources, and validate the whole graph.
+
+    Files under ``macros/`` are macros (see ``load_macros``), every other file is a model.
+    """
     sql_dir = Path(sql_dir)
     if not sql_dir.is_dir():
         raise SqlModelError(f"{sql_dir}: SQL model folder not found")
+    macros = load_macros(sql_dir)
     drafts: dict[str, tuple[Path, str, _Header, str]] = {}
     for path in sorted(sql_dir.rglob("*.sql")):
         relative = path.relative_to(sql_dir)
+        if relative.parts[0] == MACRO_FOLDER:
+            continue
         if len(relative.parts) < 2:
             raise SqlModelError(f"{path}: put the model in a schema folder (staging/, marts/)")
         schema, name = relative.parts[0], path.stem
@@ -147,12 +185,114 @@ def load_models(sql_dir: Path = DEFAULT_SQL_DIR) -> ModelGraph:
     relations = {name: f"{schema}.{name}" for name, (_, schema, _, _) in drafts.items()}
     models: dict[str, SqlModel] = {}
     for name, (path, schema, header, text) in drafts.items():
-        models[name] = _build_model(path, name, schema, header, text, relations)
+        models[name] = _build_model(path, name, schema, header, text, relations, macros)
     _check_view_dependencies(models)
-    return ModelGraph(sql_dir=sql_dir, models={name: models[name] for name in _dependency_order(models)})
+    return ModelGraph(
+        sql_dir=sql_dir,
+        models={name: models[name] for name in _dependency_order(models)},
+        macros=macros,
+    )
 
 
-def _parse_header(path: Path, text: str) -> _Header:
+def load_macros(sql_dir: Path = DEFAULT_SQL_DIR) -> dict[str, SqlMacro]:
+    """Read ``sql_dir/macros/*.sql``: each file one scalar macro named like the file, sorted by name.
+
+    A file must start with a description comment and hold exactly one ``CREATE OR REPLACE MACRO <stem>(…) AS
+    <expression>`` (no table macro, no template syntax, no call to another macro of the folder: DuckDB binds
+    a macro's body when it is created, so a macro calling another would depend on the creation order). The
+    name is written unqualified (or as ``staging.<stem>``); it is rendered into ``MACRO_SCHEMA``.
+    """
+    folder = Path(sql_dir) / MACRO_FOLDER
+    if not folder.is_dir():
+        return {}
+    nested = sorted(path for path in folder.rglob("*.sql") if path.parent != folder)
+    if nested:
+        raise SqlModelError(f"{nested[0]}: put macro files directly in {folder}, one macro per file")
+    macros: dict[str, SqlMacro] = {}
+    for path in sorted(folder.glob("*.sql")):
+        macro = _build_macro(path)
+        macros[macro.name] = macro
+    for macro in macros.values():
+        called = sorted(_function_names(_parse_macro(macro.path, macro.sql).expression) & set(macros))
+        if called:
+            raise SqlModelError(
+                f"{macro.path}: a macro may not call another macro ({', '.join(called)}); write the "
+                "expression out, or call both from the model"
+            )
+    return macros
+
+
+def _build_macro(path: Path) -> SqlMacro:
+    name = path.stem
+    if not _IDENTIFIER_RE.fullmatch(name):
+        raise SqlModelError(f"{path}: macro name {name!r} is not a SQL identifier")
+    text = path.read_text(encoding="utf-8")
+    header = _parse_header(path, text, what="macro")
+    if header.settings:
+        raise SqlModelError(
+            f"{path}: a macro takes no header settings ({', '.join(sorted(header.settings))}); "
+            "only a description"
+        )
+    if _ANY_TEMPLATE_RE.search(text):
+        raise SqlModelError(f"{path}: a macro cannot use template expressions ({{{{ ... }}}})")
+    body = _strip_header(text).strip().rstrip(";").strip()
+    head = _MACRO_HEAD_RE.match(body)
+    if head is None:
+        raise SqlModelError(
+            f"{path}: a macro file holds exactly one `CREATE OR REPLACE MACRO {name}(args) AS expression`"
+        )
+    if head["schema"] is not None and head["schema"].lower() != MACRO_SCHEMA:
+        raise SqlModelError(
+            f"{path}: macros live in the {MACRO_SCHEMA!r} schema; "
+            f"write {name}(...) without {head['schema']!r}"
+        )
+    if head["name"].lower() != name.lower():
+        raise SqlModelError(
+            f"{path}: the file defines macro {head['name']!r}; "
+            f"a macro's name must match its file name ({name!r})"
+        )
+    sql = f"CREATE OR REPLACE MACRO {MACRO_SCHEMA}.{name}(" + body[head.end() :]
+    created = _parse_macro(path, sql)
+    if created.args.get("properties") is not None:
+        raise SqlModelError(f"{path}: only scalar macros are supported (`AS expression`, not `AS TABLE`)")
+    return SqlMacro(name=name, path=path, description=header.description, template=text, sql=sql)
+
+
+def _parse_macro(path: Path, sql: str) -> exp.Create:
+    """The macro's one statement as sqlglot sees it; anything but one scalar CREATE MACRO is an error."""
+    try:
+        statements = [statement for statement in sqlglot.parse(sql, read="duckdb") if statement is not None]
+    except SqlglotError as error:
+        raise SqlModelError(f"{path}: the macro does not parse: {error}") from None
+    if (
+        len(statements) != 1
+        or not isinstance(statements[0], exp.Create)
+        or str(statements[0].args.get("kind", "")).upper() != "MACRO"
+        or not isinstance(statements[0].expression, exp.Expr)
+    ):
+        raise SqlModelError(
+            f"{path}: a macro file holds exactly one "
+            f"`CREATE OR REPLACE MACRO {path.stem}(args) AS expression`"
+        )
+    return statements[0]
+
+
+def _function_names(tree: exp.Expr) -> set[str]:
+    """Lower-case names of the functions called anywhere in ``tree`` (qualified or not)."""
+    return {node.name.lower() for node in tree.find_all(exp.Anonymous)}
+
+
+def _strip_header(text: str) -> str:
+    """The file after its leading comment and blank lines."""
+    lines = text.splitlines(keepends=True)
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped and not stripped.startswith("--"):
+            return "".join(lines[index:])
+    return ""
+
+
+def _parse_header(path: Path, text: str, what: str = "model") -> _Header:
     description: list[str] = []
     settings: dict[str, str] = {}
     for line in text.splitlines():
@@ -179,12 +319,18 @@ def _parse_header(path: Path, text: str) -> _Header:
         else:
             description.append(stripped[2:].strip())
     if not description:
-        raise SqlModelError(f"{path}: start the file with a comment that describes the model")
+        raise SqlModelError(f"{path}: start the file with a comment that describes the {what}")
     return _Header(description=" ".join(part for part in description if part), settings=settings)
 
 
 def _build_model(
-    path: Path, name: str, schema: str, header: _Header, text: str, relations: Mapping[str, str]
+    path: Path,
+    name: str,
+    schema: str,
+    header: _Header,
+    text: str,
+    relations: Mapping[str, str],
+    macros: Mapping[str, SqlMacro],
 ) -> SqlModel:
     materialized = header.settings.get("materialized", "table")
     if materialized not in ("view", "table"):
@@ -236,7 +382,9 @@ def _build_model(
             "(only {{ ref('model') }} and {{ source('raw', 'table') }})"
         )
     sql = body.strip().rstrip(";").strip()
-    parameters = _check_sql(path, sql, refs=[relations[ref] for ref in refs], sources=sources)
+    parameters, used_macros = _check_sql(
+        path, sql, refs=[relations[ref] for ref in refs], sources=sources, macros=macros
+    )
     return SqlModel(
         name=name,
         schema=schema,
@@ -250,11 +398,22 @@ def _build_model(
         template=text,
         sql=sql,
         parameters=parameters,
+        macros=used_macros,
     )
 
 
-def _check_sql(path: Path, sql: str, *, refs: list[str], sources: list[SourceTable]) -> frozenset[str]:
-    """Parse the rendered SQL with sqlglot; every table must be a CTE, a ref or a source; parameters known."""
+def _check_sql(
+    path: Path,
+    sql: str,
+    *,
+    refs: list[str],
+    sources: list[SourceTable],
+    macros: Mapping[str, SqlMacro],
+) -> tuple[frozenset[str], tuple[str, ...]]:
+    """Parse the rendered SQL with sqlglot; every table must be a CTE, a ref or a source; parameters known.
+
+    Also returns the macros the model calls; a call must be ``staging.<macro>(…)`` and name a known macro.
+    """
     try:
         statements = [statement for statement in sqlglot.parse(sql, read="duckdb") if statement is not None]
     except SqlglotError as error:
@@ -293,7 +452,34 @@ def _check_sql(path: Path, sql: str, *, refs: list[str], sources: list[SourceTab
             f"{path}: unknown parameter(s) {', '.join('$' + p for p in sorted(unknown))} "
             f"(known: {', '.join('$' + p for p in PARAMETERS)})"
         )
-    return frozenset(parameters)
+    return frozenset(parameters), _macro_calls(path, tree, macros)
+
+
+def _macro_calls(path: Path, tree: exp.Expr, macros: Mapping[str, SqlMacro]) -> tuple[str, ...]:
+    """The macros ``tree`` calls, sorted; an unqualified call or an unknown ``staging.`` call is an error."""
+    used: list[str] = []
+    qualified: set[int] = set()
+    for dot in tree.find_all(exp.Dot):
+        call = dot.expression
+        if not isinstance(call, exp.Func) or not isinstance(dot.this, exp.Identifier | exp.Column):
+            continue
+        if dot.this.name.lower() != MACRO_SCHEMA:
+            continue
+        name = call.name.lower() if isinstance(call, exp.Anonymous) else call.sql_name().lower()
+        if name not in macros:
+            raise SqlModelError(
+                f"{path}: unknown macro {MACRO_SCHEMA}.{name} (macros: {', '.join(sorted(macros)) or 'none'})"
+            )
+        qualified.add(id(call))
+        if name not in used:
+            used.append(name)
+    for call in tree.find_all(exp.Anonymous):
+        if id(call) not in qualified and call.name.lower() in macros:
+            raise SqlModelError(
+                f"{path}: call the macro as {MACRO_SCHEMA}.{call.name.lower()}(...) "
+                "so it resolves from every schema and snapshot"
+            )
+    return tuple(sorted(used))
 
 
 def _check_view_dependencies(models: Mapping[str, SqlModel]) -> None:
