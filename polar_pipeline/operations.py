@@ -12,7 +12,7 @@ import dagster as dg
 from polar_pipeline.accesslink import AccessLinkClient
 from polar_pipeline.control_store import ControlStore, StoredUser, load_or_create_key, validate_user_id
 from polar_pipeline.dagster_home import prepare_dagster_home
-from polar_pipeline.partitions import USERS_DIMENSION, range_tags, user_day_key, users_partitions
+from polar_pipeline.partitions import USERS_PARTITIONS_NAME, range_tags
 from polar_pipeline.settings import Settings
 
 # Console logging of in-process runs: our INFO lines, not Dagster's per-partition DEBUG events.
@@ -86,7 +86,7 @@ def add_user(
     polar_user_id = registration.user.polar_user_id if registration.user else None
     stored = open_control_store(settings).upsert_user(user_id, token, polar_user_id)
     instance = instance or dagster_instance(settings)
-    instance.add_dynamic_partitions(users_partitions.name or "users", [user_id])
+    instance.add_dynamic_partitions(USERS_PARTITIONS_NAME, [user_id])
     return stored
 
 
@@ -113,7 +113,7 @@ def sync(
     from polar_pipeline.definitions import build_definitions
 
     instance = instance or dagster_instance(settings)
-    known = instance.get_dynamic_partitions(users_partitions.name or USERS_DIMENSION)
+    known = instance.get_dynamic_partitions(USERS_PARTITIONS_NAME)
     chosen = users or known
     missing = [u for u in chosen if u not in known]
     if missing:
@@ -123,15 +123,9 @@ def sync(
     last_day = until or date.today()
     first_day = last_day - timedelta(days=days - 1)
     ordered = [u for u in known if u in chosen]  # the user dimension's range follows insertion order
-    if len(ordered) == 1:
-        tags = range_tags(ordered[0], first_day, last_day)
-    else:
-        if ordered != known[known.index(ordered[0]) : known.index(ordered[-1]) + 1]:
-            raise ValueError("several users in one run must be contiguous in the users partition order")
-        tags = {
-            "dagster/asset_partition_range_start": user_day_key(ordered[0], first_day),
-            "dagster/asset_partition_range_end": user_day_key(ordered[-1], last_day),
-        }
+    if ordered != known[known.index(ordered[0]) : known.index(ordered[-1]) + 1]:
+        raise ValueError("several users in one run must be contiguous in the users partition order")
+    tags = range_tags(ordered[0], first_day, last_day, last_user=ordered[-1])
     recover_abandoned_runs(instance)
     job = build_definitions(settings).resolve_job_def(job_name)
     result = job.execute_in_process(

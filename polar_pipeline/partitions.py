@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 import dagster as dg
 
@@ -11,8 +11,9 @@ from polar_pipeline.settings import get_settings
 
 USERS_DIMENSION = "user"
 DAY_DIMENSION = "day"
+USERS_PARTITIONS_NAME = "users"  # the dynamic partitions' name in the Dagster instance
 
-users_partitions = dg.DynamicPartitionsDefinition(name="users")
+users_partitions = dg.DynamicPartitionsDefinition(name=USERS_PARTITIONS_NAME)
 # end_offset=1: today's partition exists, because this morning's sleep and recharge belong to today.
 day_partitions = dg.DailyPartitionsDefinition(start_date=get_settings().partition_start_date, end_offset=1)
 user_day_partitions = dg.MultiPartitionsDefinition(
@@ -25,11 +26,14 @@ def user_day_key(user_id: str, day: date) -> str:
     return str(dg.MultiPartitionKey({USERS_DIMENSION: user_id, DAY_DIMENSION: day.isoformat()}))
 
 
-def range_tags(user_id: str, first_day: date, last_day: date) -> dict[str, str]:
-    """Run tags that make one run cover one user's days first..last (a single-run backfill slice)."""
+def range_tags(
+    user_id: str, first_day: date, last_day: date, *, last_user: str | None = None
+) -> dict[str, str]:
+    """Run tags that make one run cover days first..last for one user, or for the users from ``user_id``
+    to ``last_user`` in the partition's (insertion) order: a single-run backfill slice."""
     return {
         "dagster/asset_partition_range_start": user_day_key(user_id, first_day),
-        "dagster/asset_partition_range_end": user_day_key(user_id, last_day),
+        "dagster/asset_partition_range_end": user_day_key(last_user or user_id, last_day),
     }
 
 
@@ -60,7 +64,3 @@ def partition_scope(context: dg.AssetExecutionContext) -> PartitionScope:
     if (last - first).days + 1 != len(days):
         raise dg.Failure(f"expected a contiguous day range, got {len(days)} days between {first} and {last}")
     return PartitionScope(users=tuple(users), first_day=first, last_day=last)
-
-
-def days_between(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]

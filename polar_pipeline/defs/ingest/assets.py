@@ -6,15 +6,15 @@ too: AccessLink forgets after ~28 days, so whatever arrives is stored, and nothi
 """
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import dagster as dg
 import duckdb
 
-from polar_pipeline.accesslink import AccessLinkClient, NotRegistered, ReauthorizationRequired
+from polar_pipeline.accesslink import AccessLinkClient, FetchResult, NotRegistered, ReauthorizationRequired
 from polar_pipeline.partitions import partition_scope, user_day_partitions
 from polar_pipeline.resources import DUCKDB_POOL, AccessLinkResource, ControlStoreResource, WarehouseResource
 from polar_pipeline.warehouse import (
@@ -29,44 +29,13 @@ from polar_pipeline.warehouse import (
 SOURCE = "accesslink"
 
 
-class _Record(Protocol):
-    @property
-    def key(self) -> str: ...
-    @property
-    def day(self) -> date: ...
-    @property
-    def payload(self) -> dict[str, Any]: ...
-
-
-class _Rejected(Protocol):
-    @property
-    def stream(self) -> str: ...
-    @property
-    def day(self) -> date | None: ...
-    @property
-    def key(self) -> str | None: ...
-    @property
-    def payload(self) -> str: ...
-    @property
-    def reason(self) -> str: ...
-
-
-class _Fetched(Protocol):
-    @property
-    def records(self) -> Sequence[_Record]: ...
-    @property
-    def rejected(self) -> Sequence[_Rejected]: ...
-    @property
-    def requests(self) -> int: ...
-
-
 @dataclass(frozen=True)
 class RawStream:
     """One AccessLink stream: its raw table and how the client fetches a date range of it."""
 
     stream: str
     description: str
-    fetch: Callable[[AccessLinkClient, str, date, date], _Fetched]
+    fetch: Callable[[AccessLinkClient, str, date, date], FetchResult[Any]]
 
 
 RAW_STREAMS: tuple[RawStream, ...] = (
@@ -104,7 +73,11 @@ class StoredCounts:
 
 
 def store_fetched(
-    con: duckdb.DuckDBPyConnection, stream: str, fetched: Mapping[str, _Fetched], *, fetched_at: datetime
+    con: duckdb.DuckDBPyConnection,
+    stream: str,
+    fetched: Mapping[str, FetchResult[Any]],
+    *,
+    fetched_at: datetime,
 ) -> StoredCounts:
     """Upsert every user's records and quarantine their rejects, in ONE transaction.
 
@@ -150,7 +123,7 @@ def build_raw_asset(spec: RawStream) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult[Any]:
         scope = partition_scope(context)
         store = control_store.open()
-        fetched: dict[str, _Fetched] = {}
+        fetched: dict[str, FetchResult[Any]] = {}
         skipped: dict[str, str] = {}
         with accesslink.client() as client:
             for user_id in scope.users:
