@@ -26,7 +26,7 @@ import httpx
 from polar_pipeline.accesslink import AccessLinkClient
 from polar_pipeline.accesslink.simulator import SimulatorConfig, create_app
 from polar_pipeline.devserver import serve_asgi
-from polar_pipeline.settings import Settings
+from polar_pipeline.settings import Settings, simulator_environment
 from polar_pipeline.warehouse import connect_writer, ensure_raw_schema
 
 HISTORY_DAYS = 365
@@ -84,15 +84,7 @@ def main() -> int:
     _print("simulator start-up (create_app)", f"{(time.perf_counter() - started) * 1000:.1f} ms")
     try:
         with serve_asgi(app) as sim_url:
-            env = {
-                "POLAR_HOME": str(workdir / "home"),
-                "DAGSTER_HOME": str(workdir / "home" / "dagster"),
-                "POLAR_ACCESSLINK_URL": sim_url,
-                "POLAR_TOKEN_URL": f"{sim_url}/v2/oauth2/token",
-                "POLAR_CLIENT_ID": "sim-client",
-                "POLAR_CLIENT_SECRET": "sim-secret",
-            }
-            os.environ.update(env)
+            os.environ.update(simulator_environment(sim_url, workdir / "home"))
             settings = Settings()
             instance = dagster_instance(settings)
             sim_users = httpx.get(f"{sim_url}/sim/users", timeout=10).json()
@@ -155,11 +147,19 @@ def main() -> int:
             )
 
             probe = subprocess.Popen(
-                [sys.executable, "-c", _PROBE, str(settings.snapshots_dir), "60"],
+                [
+                    sys.executable,
+                    "-m",
+                    "polar_pipeline.warehouse.probe",
+                    str(settings.snapshots_dir),
+                    "600",
+                    "SELECT count(*) FROM raw.sleep",
+                ],
                 stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 text=True,
             )
-            time.sleep(1)
+            assert probe.stderr is not None and probe.stderr.readline().strip() == "ready"
             t0 = time.perf_counter()
             sync(settings, days=28, until=today, job_name=job_name, instance=instance)
             publish(settings, instance=instance)
@@ -174,26 +174,6 @@ def main() -> int:
             return 0 if outcome.success and daily.success and report["failed"] == 0 else 1
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-_PROBE = """
-import json, signal, sys, time
-from pathlib import Path
-from polar_pipeline.warehouse.snapshot import SnapshotReader
-reader = SnapshotReader(Path(sys.argv[1])); reads = failed = 0
-def stop(*_):
-    print(json.dumps({"reads": reads, "failed": failed}), flush=True); sys.exit(0)
-signal.signal(signal.SIGTERM, stop)
-deadline = time.monotonic() + float(sys.argv[2])
-while time.monotonic() < deadline:
-    try:
-        with reader.cursor() as (cursor, _):
-            cursor.execute("SELECT count(*) FROM raw.sleep").fetchall()
-        reads += 1
-    except Exception:
-        failed += 1
-stop()
-"""
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from polar_pipeline.settings import Settings
+from polar_pipeline.settings import Settings, simulator_environment
 
 DEMO_USERS = 3
 WINDOW_DAYS = 28
@@ -97,15 +97,7 @@ def run_demo() -> int:
     sim_url = f"http://127.0.0.1:{sim_port}"
     real_today = date.today()
     sim_start = real_today - timedelta(days=HISTORY_DAYS)
-    env = os.environ.copy() | {
-        "POLAR_HOME": str(home),
-        "DAGSTER_HOME": str(home / "dagster"),
-        "POLAR_ACCESSLINK_URL": sim_url,
-        "POLAR_AUTH_URL": f"{sim_url}/oauth2/authorization",
-        "POLAR_TOKEN_URL": f"{sim_url}/v2/oauth2/token",
-        "POLAR_CLIENT_ID": "sim-client",
-        "POLAR_CLIENT_SECRET": "sim-secret",
-    }
+    env = os.environ.copy() | simulator_environment(sim_url, home)
     os.environ.update(env)
     children: list[subprocess.Popen[bytes]] = []
     try:

@@ -57,6 +57,25 @@ class Settings(BaseSettings):
         return self.home_dir / "secret.key"
 
 
+def simulator_environment(sim_url: str, home: Path, dagster_home: Path | None = None) -> dict[str, str]:
+    """The environment that points every process at a loopback simulator, with its home folders.
+
+    The credentials are the simulator's defaults (``SimulatorConfig``); this is the only change needed.
+    """
+    from polar_pipeline.accesslink.simulator import SimulatorConfig
+
+    defaults = SimulatorConfig()
+    return {
+        "POLAR_HOME": str(home),
+        "DAGSTER_HOME": str(dagster_home or home / "dagster"),
+        "POLAR_ACCESSLINK_URL": sim_url,
+        "POLAR_AUTH_URL": f"{sim_url}/oauth2/authorization",
+        "POLAR_TOKEN_URL": f"{sim_url}/v2/oauth2/token",
+        "POLAR_CLIENT_ID": defaults.client_id,
+        "POLAR_CLIENT_SECRET": defaults.client_secret,
+    }
+
+
 def get_settings() -> Settings:
     """Fresh settings each call, so tests and subprocesses that change the environment see it."""
     return Settings()

@@ -17,7 +17,7 @@ import pytest
 
 from polar_pipeline.accesslink.simulator import SimulatorConfig, create_app
 from polar_pipeline.operations import add_user
-from polar_pipeline.settings import Settings
+from polar_pipeline.settings import Settings, simulator_environment
 from tests.support.servers import serve_asgi
 
 RAW_TABLE_NAMES = ("sleep", "nightly_recharge", "activity", "exercises", "quarantine")
@@ -73,15 +73,7 @@ def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeli
         home = tmp_path / "home"
         shm = Path("/dev/shm")
         dagster_home = (shm if shm.is_dir() else tmp_path) / f"dagster-{os.getpid()}-{tmp_path.name}"
-        env = {
-            "POLAR_HOME": str(home),
-            "DAGSTER_HOME": str(dagster_home),
-            "POLAR_ACCESSLINK_URL": sim_url,
-            "POLAR_AUTH_URL": f"{sim_url}/oauth2/authorization",
-            "POLAR_TOKEN_URL": f"{sim_url}/v2/oauth2/token",
-            "POLAR_CLIENT_ID": "sim-client",
-            "POLAR_CLIENT_SECRET": "sim-secret",
-        }
+        env = simulator_environment(sim_url, home, dagster_home)
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         settings = Settings()

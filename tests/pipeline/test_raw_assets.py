@@ -128,7 +128,7 @@ def test_a_reader_process_sees_no_errors_and_no_half_written_partition(pipeline:
     assert publish(pipeline.settings, instance=pipeline.instance)
     before = dict(pipeline.query("SELECT user_id, count(*) FROM raw.sleep GROUP BY ALL"))
     probe = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.snapshot_probe", str(pipeline.settings.snapshots_dir), "25",
+        [sys.executable, "-m", "polar_pipeline.warehouse.probe", str(pipeline.settings.snapshots_dir), "25",
          "SELECT user_id, count(*) FROM raw.sleep GROUP BY ALL ORDER BY ALL"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -94,7 +94,7 @@ def test_separate_reader_process_sees_no_errors_and_no_half_batches(tmp_path: Pa
         [
             sys.executable,
             "-m",
-            "tests.support.snapshot_probe",
+            "polar_pipeline.warehouse.probe",
             str(snapshots),
             "6",
             "SELECT count(*) FROM raw.sleep",
