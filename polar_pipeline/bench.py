@@ -24,9 +24,9 @@ from pathlib import Path
 import httpx
 
 from polar_pipeline.accesslink import AccessLinkClient
-from polar_pipeline.accesslink.simulator import SimulatorConfig, create_app
 from polar_pipeline.devserver import serve_asgi
 from polar_pipeline.settings import Settings, simulator_environment
+from polar_pipeline.simulator import SimulatorConfig, create_app
 from polar_pipeline.warehouse import connect_writer, ensure_raw_schema
 
 HISTORY_DAYS = 365

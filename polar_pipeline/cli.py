@@ -17,7 +17,7 @@ from polar_pipeline.settings import get_settings
 def _cmd_simulator(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from polar_pipeline.accesslink.simulator import FaultConfig, SimulatorConfig, create_app
+    from polar_pipeline.simulator import FaultConfig, SimulatorConfig, create_app
 
     faults = FaultConfig(**json.loads(args.faults)) if args.faults else FaultConfig()
     config = SimulatorConfig(

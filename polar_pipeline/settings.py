@@ -62,7 +62,7 @@ def simulator_environment(sim_url: str, home: Path, dagster_home: Path | None = 
 
     The credentials are the simulator's defaults (``SimulatorConfig``); this is the only change needed.
     """
-    from polar_pipeline.accesslink.simulator import SimulatorConfig
+    from polar_pipeline.simulator import SimulatorConfig
 
     defaults = SimulatorConfig()
     return {

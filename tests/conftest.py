@@ -15,9 +15,9 @@ import duckdb
 import httpx
 import pytest
 
-from polar_pipeline.accesslink.simulator import SimulatorConfig, create_app
 from polar_pipeline.operations import add_user
 from polar_pipeline.settings import Settings, simulator_environment
+from polar_pipeline.simulator import SimulatorConfig, create_app
 from tests.support.servers import serve_asgi
 
 RAW_TABLE_NAMES = ("sleep", "nightly_recharge", "activity", "exercises", "quarantine")

@@ -24,7 +24,7 @@ from polar_pipeline.accesslink import (
     ReauthorizationRequired,
     Record,
 )
-from polar_pipeline.accesslink.simulator import FaultConfig, SimulatorConfig, create_app
+from polar_pipeline.simulator import FaultConfig, SimulatorConfig, create_app
 from tests.accesslink.test_models import FIXTURES, load
 from tests.support.servers import serve_asgi
 

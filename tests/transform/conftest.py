@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from polar_pipeline.accesslink import AccessLinkClient, FetchResult, Record
-from polar_pipeline.accesslink.simulator import SimulatorConfig, create_app
 from polar_pipeline.defs.transform.runner import run_models
 from polar_pipeline.defs.transform.sql_models import ModelGraph, load_models
+from polar_pipeline.simulator import SimulatorConfig, create_app
 from polar_pipeline.warehouse import (
     RAW_TABLES,
     RawRecord,

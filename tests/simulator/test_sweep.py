@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from polar_pipeline.accesslink.simulator import FaultConfig, SimulatorConfig, create_app
+from polar_pipeline.simulator import FaultConfig, SimulatorConfig, create_app
 from tests.support.servers import serve_asgi
 
 TODAY = dt.date(2025, 6, 30)

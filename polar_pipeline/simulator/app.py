@@ -33,13 +33,13 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from polar_pipeline.accesslink.simulator.accounts import (
+from polar_pipeline.simulator.accounts import (
     DEFAULT_REDIRECT_URI,
     TOKEN_EXPIRES_IN,
     Account,
     AccountStore,
 )
-from polar_pipeline.accesslink.simulator.asgi import (
+from polar_pipeline.simulator.asgi import (
     Receive,
     Request,
     Response,
@@ -51,11 +51,11 @@ from polar_pipeline.accesslink.simulator.asgi import (
     read_request,
     send_response,
 )
-from polar_pipeline.accesslink.simulator.clock import SimClock
-from polar_pipeline.accesslink.simulator.config import SimulatorConfig
-from polar_pipeline.accesslink.simulator.exercises import ExerciseRenderer
-from polar_pipeline.accesslink.simulator.faults import FaultInjector
-from polar_pipeline.accesslink.simulator.payloads import (
+from polar_pipeline.simulator.clock import SimClock
+from polar_pipeline.simulator.config import SimulatorConfig
+from polar_pipeline.simulator.exercises import ExerciseRenderer
+from polar_pipeline.simulator.faults import FaultInjector
+from polar_pipeline.simulator.payloads import (
     local_now_epoch,
     render_activity,
     render_cardio_load,
@@ -64,10 +64,10 @@ from polar_pipeline.accesslink.simulator.payloads import (
     render_sleep,
     render_sleep_available,
 )
-from polar_pipeline.accesslink.simulator.physiology import DayState, Session, UserModel
-from polar_pipeline.accesslink.simulator.ratelimit import Limits, RateLimiter, RateLimitState
-from polar_pipeline.accesslink.simulator.seeding import hex_token
-from polar_pipeline.accesslink.simulator.timefmt import iso_utc_ms_z
+from polar_pipeline.simulator.physiology import DayState, Session, UserModel
+from polar_pipeline.simulator.ratelimit import Limits, RateLimiter, RateLimitState
+from polar_pipeline.simulator.seeding import hex_token
+from polar_pipeline.simulator.timefmt import iso_utc_ms_z
 
 LIST_WINDOW_DAYS = 28
 SYNC_DELAY = dt.timedelta(minutes=90)

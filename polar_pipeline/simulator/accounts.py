@@ -6,8 +6,8 @@ import datetime as dt
 import time
 from dataclasses import dataclass
 
-from polar_pipeline.accesslink.simulator.physiology import UserModel
-from polar_pipeline.accesslink.simulator.seeding import hex_token
+from polar_pipeline.simulator.physiology import UserModel
+from polar_pipeline.simulator.seeding import hex_token
 
 CODE_LIFETIME_SECONDS = 600.0
 DEFAULT_REDIRECT_URI = "http://127.0.0.1/callback"

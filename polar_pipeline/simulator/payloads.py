@@ -18,9 +18,9 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from polar_pipeline.accesslink.simulator.physiology import DayState, UserModel
-from polar_pipeline.accesslink.simulator.seeding import rng_for
-from polar_pipeline.accesslink.simulator.timefmt import iso_duration, iso_local_ms, naive_short
+from polar_pipeline.simulator.physiology import DayState, UserModel
+from polar_pipeline.simulator.seeding import rng_for
+from polar_pipeline.simulator.timefmt import iso_duration, iso_local_ms, naive_short
 
 WAKE, REM, N1, N2, N3, UNKNOWN = 0, 1, 2, 3, 4, 5
 SAMPLE_GRID_MINUTES = 5

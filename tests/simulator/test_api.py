@@ -12,8 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from polar_pipeline.accesslink.simulator import SimulatorConfig, create_app
-from polar_pipeline.accesslink.simulator import accounts as sim_accounts
+from polar_pipeline.simulator import SimulatorConfig, create_app
+from polar_pipeline.simulator import accounts as sim_accounts
 from tests.support.servers import serve_asgi
 
 TODAY = dt.date(2025, 6, 30)

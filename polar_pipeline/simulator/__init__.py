@@ -4,7 +4,7 @@
 Admin endpoints under ``/sim/*`` move the clock, inject faults and expose the ground truth.
 """
 
-from polar_pipeline.accesslink.simulator.app import SimulatorApp, create_app
-from polar_pipeline.accesslink.simulator.config import FaultConfig, SimulatorConfig
+from polar_pipeline.simulator.app import SimulatorApp, create_app
+from polar_pipeline.simulator.config import FaultConfig, SimulatorConfig
 
 __all__ = ["FaultConfig", "SimulatorApp", "SimulatorConfig", "create_app"]

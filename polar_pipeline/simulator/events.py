@@ -7,8 +7,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from polar_pipeline.accesslink.simulator.personas import UserProfile
-from polar_pipeline.accesslink.simulator.seeding import rng_for
+from polar_pipeline.simulator.personas import UserProfile
+from polar_pipeline.simulator.seeding import rng_for
 
 EVENT_HORIZON_YEARS = 3
 MIN_HISTORY_BEFORE_EVENT_DAYS = 70

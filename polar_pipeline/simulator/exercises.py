@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from polar_pipeline.accesslink.simulator.physiology import Session, UserModel
-from polar_pipeline.accesslink.simulator.seeding import rng_for, unit_interval
-from polar_pipeline.accesslink.simulator.timefmt import (
+from polar_pipeline.simulator.physiology import Session, UserModel
+from polar_pipeline.simulator.seeding import rng_for, unit_interval
+from polar_pipeline.simulator.timefmt import (
     iso_duration,
     iso_duration_seconds_ms,
     iso_utc_z,

@@ -17,13 +17,13 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from polar_pipeline.accesslink.simulator.events import (
+from polar_pipeline.simulator.events import (
     DEVICE_SWITCH_LN_RMSSD_SHIFT,
     EVENT_HORIZON_YEARS,
     Event,
     plan_events,
 )
-from polar_pipeline.accesslink.simulator.personas import (
+from polar_pipeline.simulator.personas import (
     ATHLETE_WEEK,
     CASUAL_WEEK,
     DEVICE_MODELS,
@@ -34,7 +34,7 @@ from polar_pipeline.accesslink.simulator.personas import (
     SportSpec,
     build_profile,
 )
-from polar_pipeline.accesslink.simulator.seeding import base62_id, hex_token, rng_for
+from polar_pipeline.simulator.seeding import base62_id, hex_token, rng_for
 
 AR_COEFFICIENT = 0.45
 USUAL_LEVEL_NIGHTS = 28

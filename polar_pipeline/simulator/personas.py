@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from polar_pipeline.accesslink.simulator.config import FIRST_USER_ID, PERSONAS
-from polar_pipeline.accesslink.simulator.seeding import rng_for
+from polar_pipeline.simulator.config import FIRST_USER_ID, PERSONAS
+from polar_pipeline.simulator.seeding import rng_for
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from polar_pipeline.accesslink.simulator import FaultConfig, SimulatorConfig, create_app
+from polar_pipeline.simulator import FaultConfig, SimulatorConfig, create_app
 from tests.support.servers import serve_asgi
 
 TODAY = dt.date(2025, 6, 30)

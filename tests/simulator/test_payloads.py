@@ -12,16 +12,16 @@ from typing import Any
 import httpx
 import pytest
 
-from polar_pipeline.accesslink.simulator import SimulatorConfig, create_app
-from polar_pipeline.accesslink.simulator.exercises import ExerciseRenderer
-from polar_pipeline.accesslink.simulator.payloads import (
+from polar_pipeline.simulator import SimulatorConfig, create_app
+from polar_pipeline.simulator.exercises import ExerciseRenderer
+from polar_pipeline.simulator.payloads import (
     ans_charge_status,
     nightly_recharge_status,
     render_activity,
     render_recharge,
     render_sleep,
 )
-from polar_pipeline.accesslink.simulator.physiology import UserModel
+from polar_pipeline.simulator.physiology import UserModel
 from tests.support.fixtures import ACCESSLINK_FIXTURES
 from tests.support.servers import serve_asgi
 

@@ -6,8 +6,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from polar_pipeline.accesslink.simulator.config import FaultConfig
-from polar_pipeline.accesslink.simulator.seeding import derive_seed, rng_for, unit_interval
+from polar_pipeline.simulator.config import FaultConfig
+from polar_pipeline.simulator.seeding import derive_seed, rng_for, unit_interval
 
 SERVER_ERROR_STATUSES = (500, 502, 503)
 
