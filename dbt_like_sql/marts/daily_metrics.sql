@@ -91,6 +91,8 @@ spine AS (
 SELECT
     spine.user_id,
     spine.day,
+    sleep.sleep_start,
+    sleep.sleep_end,
     sleep.sleep_seconds,
     sleep.light_sleep_seconds,
     sleep.deep_sleep_seconds,
@@ -100,6 +102,9 @@ SELECT
     sleep.interruptions,
     sleep.interruption_seconds,
     sleep.sleep_goal_seconds,
+    sleep.heart_rate_avg_bpm AS sleep_hr_avg_bpm,
+    sleep.heart_rate_min_bpm AS sleep_hr_min_bpm,
+    sleep.heart_rate_max_bpm AS sleep_hr_max_bpm,
     recharge.hrv_rmssd_ms,
     recharge.ln_rmssd,
     recharge.overnight_hr_bpm,

@@ -2,7 +2,8 @@
 -- Stage, interruption and goal durations stay integer seconds as AccessLink sends them; sleep_seconds is the
 -- actual sleep light + deep + REM + unrecognized (= sleep span minus interruptions on real data).
 -- interruptions counts the wake (stage 0) runs of the hypnogram between the first and the last sleep stage,
--- read in JSON order (the HH:MM keys wrap past midnight, so they are never sorted).
+-- read in JSON order (the HH:MM keys wrap past midnight, so they are never sorted). heart_rate_avg_bpm,
+-- _min_bpm and _max_bpm summarise the night's heart_rate_samples, 0 (no reading) excluded.
 -- Sentinels become NULL: continuity 0, continuity_class 0, sleep_charge -1, sleep_rating 0 (accesslink-v3.md
 -- §4.1, §11; analytics-methods.md §1). A row that cannot be typed keeps its key and gets reject_reason (NULL
 -- when it typed fine); marts read only reject_reason IS NULL and daily_metrics copies the rest to quarantine.
@@ -47,6 +48,9 @@ fields AS (
         TRY_CAST(p ->> 'sleep_goal' AS DOUBLE) AS goal_num,
         json_type(p -> 'sleep_rating') AS rating_type,
         TRY_CAST(p ->> 'sleep_rating' AS DOUBLE) AS rating_num,
+        list_filter(
+            map_values(TRY_CAST(p -> 'heart_rate_samples' AS MAP(VARCHAR, DOUBLE))), lambda bpm: bpm > 0
+        ) AS heart_rates,
         json_type(p -> 'hypnogram') AS hypnogram_type,
         CASE
             WHEN json_type(p -> 'hypnogram') = 'OBJECT'
@@ -193,6 +197,9 @@ SELECT
     TRY_CAST(NULLIF(staging.json_number(charge_type, charge_num), -1) AS INTEGER) AS sleep_charge,
     TRY_CAST(staging.json_number(goal_type, goal_num) AS BIGINT) AS sleep_goal_seconds,
     TRY_CAST(NULLIF(staging.json_number(rating_type, rating_num), 0) AS INTEGER) AS sleep_rating,
+    list_avg(heart_rates) AS heart_rate_avg_bpm,
+    list_min(heart_rates) AS heart_rate_min_bpm,
+    list_max(heart_rates) AS heart_rate_max_bpm,
     raw_payload,
     reject_reason
 FROM final

@@ -159,7 +159,17 @@ def daily_metrics(raw: RawRows) -> dict[str, Daily]:
         unrecognized = _number(p, "unrecognized_sleep_stage")
         hypnogram = p.get("hypnogram")
         stages = None if light is None or deep is None or rem is None else light + deep + rem
+        heart_rates = [
+            float(bpm)
+            for bpm in (p.get("heart_rate_samples") or {}).values()
+            if isinstance(bpm, int | float) and not isinstance(bpm, bool) and bpm > 0
+        ]
         sleep[(user, date.fromisoformat(p["date"]))] = {
+            "sleep_start": datetime.fromisoformat(p["sleep_start_time"]),
+            "sleep_end": datetime.fromisoformat(p["sleep_end_time"]),
+            "sleep_hr_avg_bpm": float(np.mean(heart_rates)) if heart_rates else None,
+            "sleep_hr_min_bpm": min(heart_rates) if heart_rates else None,
+            "sleep_hr_max_bpm": max(heart_rates) if heart_rates else None,
             "sleep_seconds": None if stages is None else stages + (unrecognized or 0.0),
             "light_sleep_seconds": light,
             "deep_sleep_seconds": deep,
@@ -239,6 +249,11 @@ def daily_metrics(raw: RawRows) -> dict[str, Daily]:
                     **{
                         column: s.get(column)
                         for column in (
+                            "sleep_start",
+                            "sleep_end",
+                            "sleep_hr_avg_bpm",
+                            "sleep_hr_min_bpm",
+                            "sleep_hr_max_bpm",
                             "sleep_seconds",
                             "light_sleep_seconds",
                             "deep_sleep_seconds",
@@ -541,7 +556,7 @@ def _same(expected: Any, actual: Any) -> bool:
         return actual is None or (isinstance(actual, float) and math.isnan(actual))
     if actual is None:
         return False
-    if isinstance(expected, str) or isinstance(actual, str):
+    if isinstance(expected, str | datetime) or isinstance(actual, str | datetime):
         return bool(expected == actual)
     return bool(np.isclose(float(actual), float(expected), rtol=TOLERANCE, atol=TOLERANCE))
 
