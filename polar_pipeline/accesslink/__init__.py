@@ -9,13 +9,14 @@ from polar_pipeline.accesslink.errors import (
     ReauthorizationRequired,
     TransientError,
 )
-from polar_pipeline.accesslink.models import (
-    ACTIVITY,
-    CARDIO_LOAD,
-    CONTINUOUS_HR,
-    EXERCISE,
-    NIGHTLY_RECHARGE,
-    SLEEP,
+from polar_pipeline.accesslink.parsing import (
+    parse_aware_datetime,
+    parse_date,
+    parse_duration,
+    parse_naive_datetime,
+    parse_timestamp,
+)
+from polar_pipeline.accesslink.records import (
     ActivitySamples,
     CardioLoadDay,
     CardioLoadLevels,
@@ -25,22 +26,25 @@ from polar_pipeline.accesslink.models import (
     ExerciseSample,
     HeartRateZone,
     NightlyRecharge,
-    ParsedBatch,
     PhysicalInfo,
     PolarUser,
     Record,
-    RejectedRecord,
     RoutePoint,
     SleepNight,
-    Stream,
     TokenGrant,
     TrainingLoadPro,
-    parse_aware_datetime,
+)
+from polar_pipeline.accesslink.streams import (
+    ACTIVITY,
+    CARDIO_LOAD,
+    CONTINUOUS_HR,
+    EXERCISE,
+    NIGHTLY_RECHARGE,
+    SLEEP,
+    ParsedBatch,
+    RejectedRecord,
+    Stream,
     parse_batch,
-    parse_date,
-    parse_duration,
-    parse_naive_datetime,
-    parse_timestamp,
 )
 
 __all__ = [

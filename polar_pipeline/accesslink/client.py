@@ -8,7 +8,7 @@ Records outside the requested range are kept: AccessLink forgets after ~28 days,
 The server's "today" (T) comes from the standard ``Date`` response header of any response and is
 kept per client; until it is known the first call of a fetch is a list call, which is always valid.
 
-Request plan per stream (reference §7):
+Request plan per stream (docs/accesslink.md §5):
 
 ================  ====================================================================================
 sleep, recharge   one 28-day list call covers [T−27, T]; a single in-window day uses one by-date call
@@ -59,13 +59,8 @@ from polar_pipeline.accesslink.errors import (
     ReauthorizationRequired,
     TransientError,
 )
-from polar_pipeline.accesslink.models import (
-    ACTIVITY,
-    CARDIO_LOAD,
-    CONTINUOUS_HR,
-    EXERCISE,
-    NIGHTLY_RECHARGE,
-    SLEEP,
+from polar_pipeline.accesslink.ratelimit import RateLimiter
+from polar_pipeline.accesslink.records import (
     CardioLoadDay,
     ContinuousHeartRateDay,
     DailyActivity,
@@ -73,13 +68,20 @@ from polar_pipeline.accesslink.models import (
     NightlyRecharge,
     PolarUser,
     RecordT,
-    RejectedRecord,
     SleepNight,
-    Stream,
     TokenGrant,
+)
+from polar_pipeline.accesslink.streams import (
+    ACTIVITY,
+    CARDIO_LOAD,
+    CONTINUOUS_HR,
+    EXERCISE,
+    NIGHTLY_RECHARGE,
+    SLEEP,
+    RejectedRecord,
+    Stream,
     parse_batch,
 )
-from polar_pipeline.accesslink.ratelimit import RateLimiter
 
 ParsedT = TypeVar("ParsedT")
 

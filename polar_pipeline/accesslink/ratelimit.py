@@ -1,4 +1,4 @@
-"""Client-side pacing from AccessLink's ``RateLimit-*`` headers (reference §8).
+"""Client-side pacing from AccessLink's ``RateLimit-*`` headers (docs/accesslink.md §10).
 
 Every response carries three comma pairs, ``short, long`` (15 min and 24 h on the real API)::
 

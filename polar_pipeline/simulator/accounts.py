@@ -100,7 +100,7 @@ class AccountStore:
         account.member_id = member_id
 
     def deregister(self, account: Account) -> None:
-        """De-registration also revokes the token (spec §2.1 step 5)."""
+        """De-registration also revokes the token (docs/accesslink.md §4)."""
         account.registered_at = None
         account.member_id = None
         account.revoked = True

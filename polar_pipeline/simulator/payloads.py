@@ -2,7 +2,7 @@
 
 Payloads are rendered on demand from a day's latent state plus a per-(user, day, resource) seed, so the same
 request always yields the same bytes and nothing large is cached. Key sets and value styles follow the real
-payloads in the shared ``accesslink-real`` fixtures (spec §4, §10, §11).
+payloads in ``tests/fixtures/accesslink-real`` (docs/accesslink.md §5.4, §6, §7).
 
 Sleep invariants hold exactly because every duration is derived from the hypnogram: the night spans a whole
 number of minutes (start and end share their seconds and milliseconds), each hypnogram key starts a segment of
@@ -275,7 +275,7 @@ def render_sleep_available(state: DayState) -> dict[str, Any]:
 
 
 def ans_charge_status(ans_charge: float) -> int:
-    """Synthetic mapping (Polar's thresholds are unpublished, spec §12)."""
+    """Synthetic mapping (Polar's thresholds are unpublished, docs/accesslink.md §12.2)."""
     if ans_charge <= -5:
         return 1
     if ans_charge <= -1.5:
@@ -510,7 +510,10 @@ def _minute_steps(model: UserModel, state: DayState, timeline: DayTimeline) -> l
 
 
 def render_continuous_hr(model: UserModel, state: DayState, now_utc: dt.datetime) -> dict[str, Any]:
-    """~5-min samples drifting by a second, 0 = off-wrist, sometimes a dense 1-s stretch (spec §4.3)."""
+    """~5-min samples drifting by a second, 0 = off-wrist, sometimes a dense 1-s stretch.
+
+    Shape: docs/accesslink.md §5.4.
+    """
     rng = rng_for(model.seed, model.x_user_id, "chr", state.date.isoformat())
     timeline = day_timeline(model, state)
     until_seconds = local_now_epoch(state, now_utc) * EPOCH_SECONDS
@@ -555,7 +558,10 @@ _CHR_ZONE_OFFSET = {SLEEP: 0.0, SEDENTARY: 16.0, LIGHT: 30.0, MODERATE: 48.0, VI
 
 
 def render_cardio_load(model: UserModel, day: dt.date) -> dict[str, Any]:
-    """Daily TRIMP, strain (7-d mean), tolerance (28-d mean); -1.0 sentinels when not available (§4.4)."""
+    """Daily TRIMP, strain (7-d mean), tolerance (28-d mean); -1.0 sentinels when not available.
+
+    Shape and sentinels: docs/accesslink.md §5.4, §7.
+    """
     index = (day - model.history_start).days
     state = model.day(day)
     if state is None or index < 27:

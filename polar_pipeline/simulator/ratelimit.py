@@ -1,4 +1,4 @@
-"""AccessLink-style rate limits (spec §8): a short and a long fixed window of real wall-clock time."""
+"""AccessLink-style rate limits (docs/accesslink.md §10): a short and a long fixed wall-clock window."""
 
 from __future__ import annotations
 

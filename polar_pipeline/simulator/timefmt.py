@@ -1,4 +1,4 @@
-"""Wire formats of AccessLink timestamps and durations (the styles differ per resource, see spec §9/§10)."""
+"""Wire formats of AccessLink timestamps and durations (styles differ per resource: docs/accesslink.md §6)."""
 
 from __future__ import annotations
 

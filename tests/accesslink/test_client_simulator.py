@@ -25,7 +25,7 @@ from polar_pipeline.accesslink import (
     Record,
 )
 from polar_pipeline.simulator import FaultConfig, SimulatorConfig, create_app
-from tests.accesslink.test_models import FIXTURES, load
+from tests.accesslink.payloads import FIXTURES, load
 from tests.support.servers import serve_asgi
 
 TODAY = date(2026, 3, 1)

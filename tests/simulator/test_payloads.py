@@ -1,4 +1,5 @@
-"""Simulator payloads: key sets equal the real fixtures', and the §12 invariants hold for every persona."""
+"""Simulator payloads: key sets equal the real fixtures', and every persona keeps the invariants of
+docs/accesslink.md §12.2."""
 
 from __future__ import annotations
 

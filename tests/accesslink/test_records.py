@@ -1,22 +1,15 @@
-"""Payload models against the real AccessLink fixtures, and the reasons given for bad records."""
+"""Record models against the real AccessLink fixtures, sentinels and key spellings, and the reasons given
+for bad records."""
 
 from __future__ import annotations
 
-import copy
-import json
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from polar_pipeline.accesslink.errors import PayloadError
-from polar_pipeline.accesslink.models import (
-    ACTIVITY,
-    CARDIO_LOAD,
-    CONTINUOUS_HR,
-    EXERCISE,
-    NIGHTLY_RECHARGE,
-    SLEEP,
+from polar_pipeline.accesslink.records import (
     CardioLoadDay,
     ContinuousHeartRateDay,
     DailyActivity,
@@ -26,117 +19,17 @@ from polar_pipeline.accesslink.models import (
     PolarUser,
     SleepNight,
     TokenGrant,
-    anchor_clock_series,
-    anchor_clock_series_to_day,
-    parse_aware_datetime,
-    parse_batch,
-    parse_date,
-    parse_duration,
-    parse_naive_datetime,
-    parse_timestamp,
 )
-from tests.support.fixtures import ACCESSLINK_FIXTURES
-
-FIXTURES = ACCESSLINK_FIXTURES
-
-
-def load(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
-
-
-# -- scalars ----------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [
-        ("PT2460.605S", 2460.605),
-        ("PT6917.941S", 6917.941),
-        ("PT1230.030S", 1230.03),
-        ("PT8H33M30S", 8 * 3600 + 33 * 60 + 30),
-        ("PT2H44M", 2 * 3600 + 44 * 60),
-        ("PT2H44M45S", 9885),
-        ("PT0S", 0.0),
-        ("PT7M24S", 444),
-        ("P1DT2H", 26 * 3600),
-        ("P1D", 86400),
-        ("PT8H", 28800),
-    ],
+from polar_pipeline.accesslink.streams import ACTIVITY, EXERCISE, parse_batch
+from tests.accesslink.payloads import (
+    ACTIVITY_PAYLOAD,
+    EXERCISE_PAYLOAD,
+    RECHARGE,
+    REMOVE,
+    load,
+    mutated,
+    real_night,
 )
-def test_parse_duration(text: str, seconds: float) -> None:
-    assert parse_duration(text) == pytest.approx(seconds, abs=1e-9)
-
-
-@pytest.mark.parametrize(
-    "garbage", ["", "P", "PT", "P1DT", "2H", "PT-5S", "PT5", "P1Y", "P1M", "PT1.S", "xPT1S", 12]
-)
-def test_parse_duration_rejects_garbage(garbage: object) -> None:
-    with pytest.raises(PayloadError, match="duration"):
-        parse_duration(garbage)
-
-
-def test_timestamp_styles() -> None:
-    assert parse_naive_datetime("2025-09-26T00:49") == datetime(2025, 9, 26, 0, 49)
-    assert parse_naive_datetime("2025-09-26T02:15:30") == datetime(2025, 9, 26, 2, 15, 30)
-    assert parse_naive_datetime("2022-11-20T20:52:20.57") == datetime(2022, 11, 20, 20, 52, 20, 570000)
-    assert parse_aware_datetime("2026-02-07T08:51:22Z") == datetime(2026, 2, 7, 8, 51, 22, tzinfo=UTC)
-    with_offset = parse_aware_datetime("2025-09-30T23:33:22.675+01:00")
-    assert with_offset == datetime(2025, 9, 30, 22, 33, 22, 675000, tzinfo=UTC)
-    assert with_offset.utcoffset() == timedelta(hours=1)
-    assert parse_timestamp("2016-04-27T20:11:33.000Z").tzinfo is UTC
-    assert parse_date("2025-10-01") == date(2025, 10, 1)
-
-
-@pytest.mark.parametrize(
-    ("parser", "value"),
-    [
-        (parse_naive_datetime, "2025-09-26T00:49Z"),
-        (parse_aware_datetime, "2025-09-26T00:49:00"),
-        (parse_timestamp, "2025-09-26"),
-        (parse_timestamp, "20250926T0049"),
-        (parse_timestamp, "2025-02-30T10:00"),
-        (parse_timestamp, "2025-09-26 00:49"),
-        (parse_date, "20250926"),
-        (parse_date, "2025-13-01"),
-    ],
-)
-def test_timestamp_garbage(parser: Any, value: str) -> None:
-    with pytest.raises(PayloadError, match=repr(value)[1:-1]):
-        parser(value)
-
-
-def test_hypnogram_rolls_over_midnight_in_json_order() -> None:
-    start = datetime(2025, 9, 30, 23, 33, 22, tzinfo=timezone(timedelta(hours=1)))
-    series = {"23:33": 3, "23:50": 4, "23:59": 3, "00:01": 1, "03:10": 3, "07:13": 0}
-    anchored = anchor_clock_series(series, start)
-    moments = [moment for moment, _ in anchored]
-    assert moments == sorted(moments) and len(set(moments)) == len(moments)
-    assert moments[0] == datetime(2025, 9, 30, 23, 33, tzinfo=start.tzinfo)
-    assert moments[3] == datetime(2025, 10, 1, 0, 1, tzinfo=start.tzinfo)
-    assert anchored[-1] == (datetime(2025, 10, 1, 7, 13, tzinfo=start.tzinfo), 0)
-
-
-def test_series_starting_just_after_midnight_stays_on_the_start_day() -> None:
-    start = datetime(2025, 10, 1, 0, 2, tzinfo=UTC)
-    assert anchor_clock_series({"00:02": 2, "00:05": 3}, start)[0][0] == datetime(
-        2025, 10, 1, 0, 2, tzinfo=UTC
-    )
-    late = datetime(2025, 9, 30, 23, 59, 40, tzinfo=UTC)
-    first_after_midnight = anchor_clock_series({"00:01": 60}, late)
-    assert first_after_midnight[0][0] == datetime(2025, 10, 1, 0, 1, tzinfo=UTC)
-
-
-def test_recharge_series_anchor_backwards_from_the_wake_up_day() -> None:
-    anchored = anchor_clock_series_to_day(
-        {"23:35": 40, "23:55": 42, "00:05": 45, "07:06": 50}, date(2025, 10, 1)
-    )
-    assert [moment for moment, _ in anchored] == [
-        datetime(2025, 9, 30, 23, 35),
-        datetime(2025, 9, 30, 23, 55),
-        datetime(2025, 10, 1, 0, 5),
-        datetime(2025, 10, 1, 7, 6),
-    ]
-
 
 # -- fixtures ---------------------------------------------------------------------------------------------
 
@@ -251,14 +144,6 @@ def test_physical_info_fixture() -> None:
     assert info.vo2_max == 12 and info.weight_source == "SOURCE_MEASURED"
 
 
-@pytest.mark.parametrize("stream", [SLEEP, NIGHTLY_RECHARGE, ACTIVITY, EXERCISE, CONTINUOUS_HR, CARDIO_LOAD])
-def test_no_data_extraction_is_no_records(stream: Any) -> None:
-    """``no_data.json`` is another tool's empty extraction: every stream ``{}``. Each is "no records"."""
-    for body in load("no_data.json").values():
-        batch = parse_batch(stream, body)
-        assert batch.records == [] and batch.rejected == []
-
-
 def test_physical_info_snake_case_form() -> None:
     info = PhysicalInfo.from_json(
         {
@@ -313,36 +198,6 @@ def test_user_and_token() -> None:
 
 
 # -- sentinels and spellings -----------------------------------------------------------------------------
-
-
-def real_night() -> dict[str, Any]:
-    """The real night of §4.1: crosses midnight at +01:00."""
-    return {
-        "polar_user": "https://polaraccesslink.com/v3/users/00000001",
-        "date": "2025-10-01",
-        "sleep_start_time": "2025-09-30T23:33:22.675+01:00",
-        "sleep_end_time": "2025-10-01T07:13:22.675+01:00",
-        "device_id": "66A9802D",
-        "continuity": 3.3,
-        "continuity_class": 3,
-        "light_sleep": 14400,
-        "deep_sleep": 3390,
-        "rem_sleep": 8160,
-        "unrecognized_sleep_stage": 0,
-        "sleep_score": 80,
-        "total_interruption_duration": 1650,
-        "sleep_charge": 3,
-        "sleep_goal": 25200,
-        "sleep_rating": 3,
-        "short_interruption_duration": 900,
-        "long_interruption_duration": 750,
-        "sleep_cycles": 6,
-        "group_duration_score": 95.0,
-        "group_solidity_score": 70.1594,
-        "group_regeneration_score": 78.3665,
-        "hypnogram": {"23:33": 3, "23:58": 4, "00:01": 4, "01:20": 1, "02:40": 3, "07:13": 0},
-        "heart_rate_samples": {"23:35": 61, "23:40": 0, "00:05": 55, "07:10": 58},
-    }
 
 
 def test_real_night_rolls_over_and_normalises_hr_zero() -> None:
@@ -480,56 +335,6 @@ def test_activity_inactivity_stamps_both_shapes() -> None:
 # -- bad records -----------------------------------------------------------------------------------------
 
 
-def mutated(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
-    payload = copy.deepcopy(base)
-    for key, value in changes.items():
-        key = key.replace("__", "-")
-        if value is REMOVE:
-            payload.pop(key)
-        else:
-            payload[key] = value
-    return payload
-
-
-REMOVE = object()
-RECHARGE = {
-    "date": "2025-10-01",
-    "heart_rate_avg": 56,
-    "beat_to_beat_avg": 1068,
-    "heart_rate_variability_avg": 56,
-    "breathing_rate_avg": 11.6,
-    "nightly_recharge_status": 3,
-    "ans_charge": -2.9,
-    "ans_charge_status": 2,
-    "hrv_samples": {"23:35": 40},
-    "breathing_samples": {"23:35": 11.0},
-}
-EXERCISE_PAYLOAD = {
-    "id": "y7lOpwnJ",
-    "start_time": "2026-02-22T07:50:17",
-    "start_time_utc_offset": 0,
-    "duration": "PT8239.604S",
-    "calories": 1600,
-    "distance": 19149.0,
-    "heart_rate": {"average": 149, "maximum": 170},
-    "fat_percentage": 42,
-    "carbohydrate_percentage": 54,
-    "protein_percentage": 4,
-    "heart_rate_zones": [{"index": 0, "lower_limit": 96, "upper_limit": 115, "in_zone": "PT7M24S"}],
-    "samples": [{"recording_rate": 1, "sample_type": 0, "data": "88,88,87"}],
-    "training_load_pro": {"cardio-load": 231.633, "muscle-load": -1.0},
-}
-ACTIVITY_PAYLOAD = {
-    "start_time": "2025-10-01T00:00",
-    "end_time": "2025-10-01T23:59:59",
-    "active_duration": "PT7H22M",
-    "calories": 2853,
-    "active_calories": 1183,
-    "steps": 11138,
-    "distance_from_steps": 7676.34,
-}
-
-
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [
@@ -640,83 +445,3 @@ def test_bad_activity_reasons(payload: dict[str, Any], reason: str) -> None:
     with pytest.raises(PayloadError) as caught:
         DailyActivity.from_json(payload)
     assert reason in caught.value.reason
-
-
-def test_batch_rejects_bad_records_without_losing_good_ones() -> None:
-    good = real_night()
-    bad = mutated(real_night(), date="2025-10-02", sleep_score=-3)
-    not_an_object = "oops"
-    batch = parse_batch(SLEEP, {"nights": [good, bad, not_an_object]})
-    assert [night.key for night in batch.records] == ["2025-10-01"]
-    first, second = batch.rejected
-    assert (first.stream, first.key, first.day) == ("sleep", "2025-10-02", date(2025, 10, 2))
-    assert "sleep_score=-3" in first.reason and json.loads(first.payload) == bad
-    assert first.payload.startswith('{"polar_user"')  # received key order is kept
-    assert (second.key, second.day, second.payload) == (None, None, '"oops"')
-    assert "expected a JSON object" in second.reason
-
-
-def test_batch_container_shapes() -> None:
-    assert parse_batch(SLEEP, None).records == []
-    assert parse_batch(SLEEP, {"nights": []}).records == []
-    assert parse_batch(SLEEP, {}).records == []
-    assert [n.key for n in parse_batch(SLEEP, real_night()).records] == ["2025-10-01"]  # by-date body
-    assert [r.key for r in parse_batch(NIGHTLY_RECHARGE, {"recharges": [RECHARGE]}).records] == ["2025-10-01"]
-    assert [e.key for e in parse_batch(EXERCISE, [EXERCISE_PAYLOAD]).records] == ["y7lOpwnJ"]
-    broken = parse_batch(SLEEP, {"nights": "none"})
-    assert broken.records == [] and broken.rejected[0].reason == 'nights="none": expected a JSON array'
-    assert parse_batch(EXERCISE, 42).rejected[0].reason == "body=42: expected a JSON array or object"
-
-
-def test_rejected_record_key_comes_only_from_the_key_field() -> None:
-    """A night without ``date`` gets a day from ``sleep_end_time`` but no guessed key."""
-    batch = parse_batch(SLEEP, [mutated(real_night(), date=REMOVE)])
-    (reject,) = batch.rejected
-    assert (reject.key, reject.day) == (None, date(2025, 10, 1))
-    activity_batch = parse_batch(ACTIVITY, [mutated(ACTIVITY_PAYLOAD, start_time=REMOVE)])
-    assert (activity_batch.rejected[0].key, activity_batch.rejected[0].day) == (None, date(2025, 10, 1))
-    steps_batch = parse_batch(ACTIVITY, [mutated(ACTIVITY_PAYLOAD, steps=-1)])
-    assert steps_batch.rejected[0].key == "2025-10-01"
-
-
-def test_rejected_exercise_keeps_its_id() -> None:
-    batch = parse_batch(EXERCISE, [mutated(EXERCISE_PAYLOAD, calories=-5)])
-    (reject,) = batch.rejected
-    assert (reject.stream, reject.key, reject.day) == ("exercise", "y7lOpwnJ", date(2026, 2, 22))
-
-
-def test_calendar_edge_is_a_rejection_not_a_crash() -> None:
-    edge = {
-        "date": "9999-12-31",
-        "sleep_start_time": "9999-12-31T23:00:00+00:00",
-        "sleep_end_time": "9999-12-31T23:30:00+00:00",
-        "hypnogram": {"23:00": 3, "00:10": 4},
-    }
-    (reject,) = parse_batch(SLEEP, [edge]).rejected
-    assert reject.key == "9999-12-31" and "OverflowError" in reject.reason
-
-
-ODD_VALUES: list[Any] = [None, "", "garbage", -1, 0, 1e308, -1e308, True, [], {}, [1, "x"], {"a": 1}]
-
-
-@pytest.mark.parametrize(
-    ("stream", "payload"),
-    [
-        (SLEEP, real_night()),
-        (NIGHTLY_RECHARGE, RECHARGE),
-        (ACTIVITY, ACTIVITY_PAYLOAD),
-        (EXERCISE, EXERCISE_PAYLOAD),
-        (
-            CONTINUOUS_HR,
-            {"date": "2022-09-12", "heart_rate_samples": [{"heart_rate": 63, "sample_time": "00:02:08"}]},
-        ),
-    ],
-)
-def test_any_odd_field_value_gives_one_record_or_one_rejection(stream: Any, payload: dict[str, Any]) -> None:
-    """Whatever one field holds, the batch neither raises nor loses the record."""
-    for field_name in payload:
-        for odd in ODD_VALUES:
-            batch = parse_batch(stream, [payload | {field_name: odd}])
-            assert len(batch.records) + len(batch.rejected) == 1, (field_name, odd)
-            if batch.rejected:
-                assert field_name in batch.rejected[0].reason
