@@ -1,0 +1,18 @@
+"""Who the serving snapshot knows.
+
+A user is known iff ``marts.daily_metrics`` has a row for them. That mart has a row for every calendar day
+from a user's first to last day with any raw record, so any user with synced data has one, whichever streams
+they have. Callers use this to tell "unknown user" (404) from "known user, nothing in range" (an empty list).
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+USER_EXISTS_QUERY = "SELECT EXISTS (SELECT 1 FROM marts.daily_metrics WHERE user_id = $user_id)"
+
+
+def user_exists(cursor: duckdb.DuckDBPyConnection, user_id: str) -> bool:
+    """Whether the snapshot behind ``cursor`` holds any day for ``user_id``."""
+    row = cursor.execute(USER_EXISTS_QUERY, {"user_id": user_id}).fetchone()
+    return row is not None and bool(row[0])
