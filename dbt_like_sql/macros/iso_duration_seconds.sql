@@ -1,5 +1,5 @@
 -- An ISO-8601 duration as seconds (DOUBLE): PT7H22M -> 26520, P1DT2H -> 93600, PT8239.604S -> 8239.604.
--- AccessLink sends durations as ISO-8601 strings (accesslink-v3.md §1, §10): activity uses hours and minutes,
+-- AccessLink sends durations as ISO-8601 strings (docs/accesslink.md §6.1): activity uses hours and minutes,
 -- real exercises seconds with milliseconds, so both forms are parsed. Weeks, days, hours, minutes and seconds
 -- may carry decimals; years and months are refused (NULL) because their length is undefined, and so are an
 -- empty duration (P, PT), a dangling T and anything that is not a string of that shape (NULL in, NULL out).

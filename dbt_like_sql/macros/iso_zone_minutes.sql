@@ -1,6 +1,6 @@
 -- The UTC offset written at the end of an ISO-8601 date-time, in minutes east of UTC (INTEGER):
 -- '...T22:30:00Z' -> 0, '...+02:00' -> 120, '...-0530' -> -330; NULL when the text carries no zone.
--- AccessLink mixes naive wall clocks, 'Z' and numeric offsets (accesslink-v3.md §9); a zoned exercise
+-- AccessLink mixes naive wall clocks, 'Z' and numeric offsets (docs/accesslink.md §6.2); a zoned exercise
 -- start_time is moved to the watch's clock with this offset (UTC = local - offset).
 CREATE OR REPLACE MACRO iso_zone_minutes(timestamp_text) AS list_transform(
     [regexp_extract(coalesce(timestamp_text, ''), '(Z|[+-]\d{2}:?\d{2})$', 1)],

@@ -1,5 +1,5 @@
--- Days whose value falls outside its own trailing baseline's Tukey fences (Tukey 1977; analytics-methods.md
--- §3): one row per user, day and metric that is anomalous; normal days have no row. warning = outside the
+-- Days whose value falls outside its own trailing baseline's Tukey fences (Tukey 1977; docs/methods.md
+-- §5): one row per user, day and metric that is anomalous; normal days have no row. warning = outside the
 -- 1.5 x spread fences, critical = outside the 3 x spread fences, where spread = greatest(IQR, the metric's
 -- minimum IQR) as computed by baselines, so IQR = 0 never divides by zero or flags every small change.
 -- direction is the side of the fence crossed (above / below), not the side of the mean. Only days whose
@@ -8,28 +8,16 @@
 -- Iglewicz & Hoaglin 1993). deviation_pct = 100 * (value - median) / |median|, NULL when the median is 0.
 -- Metrics tested: ln_rmssd (HRV is judged on the log scale, §2), overnight_hr_bpm, breathing_rate,
 -- sleep_seconds, steps. hrv_rmssd_ms (same signal as ln_rmssd), sleep_score (a bounded, skewed score) and
--- training_load (zero-inflated) keep their baselines but are not fenced (§3 "bounded scores", §13.3).
+-- training_load (zero-inflated) keep their baselines but are not fenced (§5.1).
 -- materialized: table
 -- window_days: 0
 -- grain: user_id, day, metric
-WITH daily AS (
-    SELECT *
-    FROM {{ ref('daily_metrics') }}
-    WHERE list_contains($users, user_id) AND day BETWEEN $first_day AND $last_day
-),
-
-observed AS (
-    SELECT daily.user_id, daily.day, metric.name AS metric, metric.value
-    FROM daily
-    CROSS JOIN LATERAL (
-        VALUES
-        ('ln_rmssd', CAST(daily.ln_rmssd AS DOUBLE)),
-        ('overnight_hr_bpm', CAST(daily.overnight_hr_bpm AS DOUBLE)),
-        ('breathing_rate', CAST(daily.breathing_rate AS DOUBLE)),
-        ('sleep_seconds', CAST(daily.sleep_seconds AS DOUBLE)),
-        ('steps', CAST(daily.steps AS DOUBLE))
-    ) AS metric (name, value)
-    WHERE metric.value IS NOT NULL
+WITH observed AS (
+    SELECT user_id, day, metric, value
+    FROM {{ ref('metric_values') }}
+    WHERE
+        metric IN ('ln_rmssd', 'overnight_hr_bpm', 'breathing_rate', 'sleep_seconds', 'steps')
+        AND value IS NOT NULL
 ),
 
 tested AS (

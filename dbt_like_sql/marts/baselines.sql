@@ -1,7 +1,7 @@
 -- Personal baselines: one row per user, day and metric, describing the trailing 60 calendar days
 -- [day - 60, day - 1]. The day under test is EXCLUDED, so a bad night cannot soften its own fences
--- (analytics-methods.md §3: trailing 60-90 d excluding today). Values come from daily_metrics, NULLs excluded.
--- Device segments (§12): when the window holds a device id, only days measured with the day's device (the most
+-- (docs/methods.md §4.1: trailing 60 d excluding the day). Values come from daily_metrics, NULLs excluded.
+-- Device segments (§1.5): when the window holds a device id, only days measured with the day's device (the most
 -- recent non-NULL device_id in [day - 60, day]) or with no device recorded count, so a device switch starts a
 -- new baseline instead of comparing two sensors.
 -- Quantiles use ONE method everywhere: linear interpolation between order statistics (Hyndman-Fan type 7;
@@ -10,42 +10,28 @@
 -- q1 - 1.5 * spread / q3 + 1.5 * spread, critical = q1 - 3 * spread / q3 + 3 * spread, where spread =
 -- greatest(iqr, the metric's minimum IQR) so a constant history (IQR = 0) does not flag every small change.
 -- robust_sd = 1.4826 * mad (Iglewicz & Hoaglin 1993), or spread / 1.349 when mad = 0; never 0.
--- status: ready n >= 21, partial 7..20, insufficient < 7 (polar-flow-server's thresholds, §13.3).
+-- status: ready n >= 21, partial 7..20, insufficient < 7 (polar-flow-server's thresholds, §4.5).
 -- materialized: table
 -- window_days: 60
 -- grain: user_id, day, metric
-WITH daily AS (
-    SELECT *
-    FROM {{ ref('daily_metrics') }}
-    WHERE list_contains($users, user_id) AND day BETWEEN $read_from AND $last_day
+WITH metric_values AS (
+    SELECT * FROM {{ ref('metric_values') }}
 ),
 
 devices AS (
     SELECT
         user_id,
         day,
-        device_id,
         last_value(device_id IGNORE NULLS) OVER (
             PARTITION BY user_id ORDER BY day RANGE BETWEEN INTERVAL 60 DAYS PRECEDING AND CURRENT ROW
         ) AS baseline_device
-    FROM daily
+    FROM (SELECT DISTINCT user_id, day, device_id FROM metric_values) AS daily
 ),
 
 long AS (
-    SELECT daily.user_id, daily.day, devices.device_id, devices.baseline_device, metric.name AS metric, metric.value
-    FROM daily
-    INNER JOIN devices ON devices.user_id = daily.user_id AND devices.day = daily.day
-    CROSS JOIN LATERAL (
-        VALUES
-        ('ln_rmssd', CAST(daily.ln_rmssd AS DOUBLE)),
-        ('hrv_rmssd_ms', CAST(daily.hrv_rmssd_ms AS DOUBLE)),
-        ('sleep_score', CAST(daily.sleep_score AS DOUBLE)),
-        ('sleep_seconds', CAST(daily.sleep_seconds AS DOUBLE)),
-        ('overnight_hr_bpm', CAST(daily.overnight_hr_bpm AS DOUBLE)),
-        ('breathing_rate', CAST(daily.breathing_rate AS DOUBLE)),
-        ('steps', CAST(daily.steps AS DOUBLE)),
-        ('training_load', CAST(daily.training_load AS DOUBLE))
-    ) AS metric (name, value)
+    SELECT metric_values.*, devices.baseline_device
+    FROM metric_values
+    INNER JOIN devices ON devices.user_id = metric_values.user_id AND devices.day = metric_values.day
 ),
 
 minimum_iqr (metric, min_iqr) AS (

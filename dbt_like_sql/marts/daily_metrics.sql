@@ -1,47 +1,24 @@
 -- One row per user and calendar day: last night's sleep and Nightly Recharge (dated by the wake-up day), the
 -- day's activity summary and the day's workouts, side by side. Every day from the user's first to last day
--- with any raw record gets a row, so downstream windows count calendar days (analytics-methods.md §1, §4):
+-- with any raw record gets a row, so downstream windows count calendar days (docs/methods.md §1.1):
 -- a day without a stream has NULLs there, never a carried-forward value. exercise_count, exercise_seconds,
 -- training_load (sum of the sessions' loads: Training Load Pro cardio-load, else the legacy training_load)
 -- and cardio_load (cardio-load only) are 0 on days without a workout. device_id is the sleep's device, else
--- the device of the day's first workout. Only staging rows with reject_reason IS NULL are read; if a stream
--- holds two typed rows for one user and day, the one with the smallest payload text is kept. Staging rows
--- are pre-filtered on raw_day within 2 days of the slice (a workout's local date can differ from its raw
--- day by at most that), so a run types only the payloads near its slice, not the whole history.
+-- the device of the day's first workout. Each stream is read through staging.typed_slice: typed rows only,
+-- one per natural key, pre-filtered so a run types only the payloads near its slice.
 -- materialized: table
 -- window_days: 0
 -- grain: user_id, day
 WITH sleep AS (
-    SELECT *
-    FROM {{ ref('sleep') }}
-    WHERE
-        reject_reason IS NULL
-        AND list_contains($users, user_id)
-        AND raw_day BETWEEN CAST($first_day AS DATE) - 2 AND CAST($last_day AS DATE) + 2
-        AND day BETWEEN $first_day AND $last_day
-    QUALIFY row_number() OVER (PARTITION BY user_id, day ORDER BY raw_payload) = 1
+    SELECT * FROM staging.typed_slice('{{ ref("sleep") }}', $users, $first_day, $last_day)
 ),
 
 recharge AS (
-    SELECT *
-    FROM {{ ref('nightly_recharge') }}
-    WHERE
-        reject_reason IS NULL
-        AND list_contains($users, user_id)
-        AND raw_day BETWEEN CAST($first_day AS DATE) - 2 AND CAST($last_day AS DATE) + 2
-        AND day BETWEEN $first_day AND $last_day
-    QUALIFY row_number() OVER (PARTITION BY user_id, day ORDER BY raw_payload) = 1
+    SELECT * FROM staging.typed_slice('{{ ref("nightly_recharge") }}', $users, $first_day, $last_day)
 ),
 
 activity AS (
-    SELECT *
-    FROM {{ ref('activity') }}
-    WHERE
-        reject_reason IS NULL
-        AND list_contains($users, user_id)
-        AND raw_day BETWEEN CAST($first_day AS DATE) - 2 AND CAST($last_day AS DATE) + 2
-        AND day BETWEEN $first_day AND $last_day
-    QUALIFY row_number() OVER (PARTITION BY user_id, day ORDER BY raw_payload) = 1
+    SELECT * FROM staging.typed_slice('{{ ref("activity") }}', $users, $first_day, $last_day)
 ),
 
 workouts AS (
@@ -54,12 +31,7 @@ workouts AS (
         sum(coalesce(cardio_load, 0) ORDER BY exercise_id) AS cardio_load,
         (list(device_id ORDER BY start_time_local, exercise_id) FILTER (WHERE device_id IS NOT NULL))[1]
             AS first_device_id
-    FROM {{ ref('exercises') }}
-    WHERE
-        reject_reason IS NULL
-        AND list_contains($users, user_id)
-        AND raw_day BETWEEN CAST($first_day AS DATE) - 2 AND CAST($last_day AS DATE) + 2
-        AND day BETWEEN $first_day AND $last_day
+    FROM staging.typed_slice('{{ ref("exercises") }}', $users, $first_day, $last_day)
     GROUP BY user_id, day
 ),
 

@@ -3,7 +3,7 @@
 -- week match 7); cv_7d = 100 * SD / mean of the same nights (Plews et al. 2012). The normal band is
 -- baseline_mean +/- 0.5 * baseline_sd of ln(rMSSD) over the 60 days that precede and exclude that week,
 -- [day - 66, day - 7], reported when >= 14 nights have a value (the smallest worthwhile change, Plews 2013;
--- Vesterinen 2016; HRV4Training's 60-day normal range; analytics-methods.md §2). As in baselines, a device
+-- Vesterinen 2016; HRV4Training's 60-day normal range; docs/methods.md §6). As in baselines, a device
 -- switch starts a new reference: only nights from the day's device (latest non-NULL device_id in
 -- [day - 66, day]) or with no device recorded count. SDs are sample SDs (n - 1).
 -- status: below (ln_rmssd_7d < normal_low), above (> normal_high), within, or insufficient when either the

@@ -1,33 +1,14 @@
 -- Rolling 7/30/90-day statistics: one row per user, day, metric and window. The window is calendar days
--- [day - window_days + 1, day], the day itself included (analytics-methods.md §4: calendar windows, not the
+-- [day - window_days + 1, day], the day itself included (docs/methods.md §3: calendar windows, not the
 -- last N rows). NULL values are excluded, never zero-filled; n counts the non-NULL values and coverage = n /
 -- window_days. mean is NULL when n = 0, sd (sample SD, n - 1 denominator) when n < 2. training_load is 0 on
 -- days without a workout (daily_metrics), so its means count rest days as zero load.
--- Metrics: ln_rmssd, hrv_rmssd_ms, sleep_score, sleep_seconds, overnight_hr_bpm, breathing_rate, steps,
--- training_load. Reads daily_metrics 89 days back for the 90-day window.
+-- Metrics: the eight of metric_values, read 89 days back for the 90-day window.
 -- materialized: table
 -- window_days: 89
 -- grain: user_id, day, metric, window_days
-WITH daily AS (
-    SELECT *
-    FROM {{ ref('daily_metrics') }}
-    WHERE list_contains($users, user_id) AND day BETWEEN $read_from AND $last_day
-),
-
-long AS (
-    SELECT daily.user_id, daily.day, metric.name AS metric, metric.value
-    FROM daily
-    CROSS JOIN LATERAL (
-        VALUES
-        ('ln_rmssd', CAST(daily.ln_rmssd AS DOUBLE)),
-        ('hrv_rmssd_ms', CAST(daily.hrv_rmssd_ms AS DOUBLE)),
-        ('sleep_score', CAST(daily.sleep_score AS DOUBLE)),
-        ('sleep_seconds', CAST(daily.sleep_seconds AS DOUBLE)),
-        ('overnight_hr_bpm', CAST(daily.overnight_hr_bpm AS DOUBLE)),
-        ('breathing_rate', CAST(daily.breathing_rate AS DOUBLE)),
-        ('steps', CAST(daily.steps AS DOUBLE)),
-        ('training_load', CAST(daily.training_load AS DOUBLE))
-    ) AS metric (name, value)
+WITH long AS (
+    SELECT * FROM {{ ref('metric_values') }}
 ),
 
 targets AS (

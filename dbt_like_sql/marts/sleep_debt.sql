@@ -3,7 +3,7 @@
 -- Watson 2015 / Hirshkowitz 2015 put adult need at >= 7 h). deficit_seconds = max(0, need - sleep_seconds)
 -- for a night with sleep data; need and deficit are NULL on a night without data.
 -- debt_seconds = sum of deficit_seconds over the 14 calendar nights [day - 13, day]: nights without data are
--- skipped, never zero-filled, and surplus sleep does not bank credit (analytics-methods.md §6: Oura's two-week
+-- skipped, never zero-filled, and surplus sleep does not bank credit (docs/methods.md §8: Oura's two-week
 -- balance, NOOP #242). The window bounds the debt by 14 x need, unlike an open-ended ledger that grows
 -- without limit. nights = nights with data in the window; debt_seconds is NULL when nights = 0.
 -- materialized: table

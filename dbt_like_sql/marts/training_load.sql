@@ -9,7 +9,7 @@
 -- older days would add is below (27/29)^365 < 6e-12 of the chronic level). acwr_ewma = ewma_acute /
 -- ewma_chronic. polar_ratio is Polar's Training Load Pro "strain / tolerance" (7-day over 28-day mean) of the
 -- Training Load Pro cardio-load alone, recomputed from the sessions (raw.* holds no /cardio-load stream).
--- Every ratio is NULL until 28 days of history exist and when its denominator is 0 (analytics-methods.md §5.1:
+-- Every ratio is NULL until 28 days of history exist and when its denominator is 0 (docs/methods.md §7.5:
 -- ratios hidden for the first 28 d; the 0.8-1.3 "sweet spot" is a heuristic, Impellizzeri 2020).
 -- materialized: table
 -- window_days: 364

@@ -1,18 +1,13 @@
 -- Daily activity summaries from raw.activity, typed: one row per user and local day. The day is the date of
--- start_time, which real payloads send as the device's local midnight without a zone (accesslink-v3.md §4.5,
--- §9); a zoned start_time keeps the date written on it, as the sync client does.
+-- start_time, which real payloads send as the device's local midnight without a zone (docs/accesslink.md §6.2,
+-- §6.3); a zoned start_time keeps the date written on it, as the sync client does.
 -- ISO-8601 durations (PT7H22M, P1DT2H) become seconds; years and months are refused because their length is
 -- undefined. total_calories includes the basal rate, active_calories does not.
 -- A row that cannot be typed gets reject_reason (NULL when it typed fine) and is quarantined by daily_metrics.
--- raw_day is the raw table's day, exposed so a filter on it reaches the raw scan.
+-- Rows come from staging.raw_records (raw_day is the raw table's day, so a filter on it reaches the raw scan).
 -- materialized: view
 -- grain: user_id, day
-WITH src AS (
-    SELECT user_id, day AS raw_day, payload AS p, payload::VARCHAR AS raw_payload
-    FROM {{ source('raw', 'activity') }}
-),
-
-fields AS (
+WITH fields AS (
     SELECT
         user_id,
         raw_day,
@@ -33,7 +28,7 @@ fields AS (
         TRY_CAST(p ->> 'daily_activity' AS DOUBLE) AS goal_num,
         json_type(p -> 'distance_from_steps') AS distance_type,
         TRY_CAST(p ->> 'distance_from_steps' AS DOUBLE) AS distance_num
-    FROM src
+    FROM staging.raw_records('{{ source("raw", "activity") }}')
 ),
 
 parsed AS (

@@ -1,21 +1,16 @@
 -- Workouts from raw.exercises, typed: one row per user and exercise id, dated by the local start date.
 -- start_time is the watch's wall clock without a zone and start_time_utc = start_time - start_time_utc_offset
--- minutes (accesslink-v3.md §4.7, §9). A start_time that carries its own zone is converted to the local
+-- minutes (docs/accesslink.md §6.2, §6.3). A start_time that carries its own zone is converted to the local
 -- clock with start_time_utc_offset when present, else its written clock is taken as local.
 -- duration (ISO-8601, e.g. PT8239.604S) becomes seconds. training_load is the session's load used downstream:
 -- Training Load Pro cardio-load (Polar's TRIMP-based load), else the legacy training_load field.
--- Sentinels become NULL: cardio-load -1.0, muscle-load -1.0, perceived-load 0.0, heart rates 0 (§11); both key
+-- Sentinels become NULL: cardio-load -1.0, muscle-load -1.0, perceived-load 0.0, heart rates 0 (docs/accesslink.md §7); both key
 -- spellings of training_load_pro (cardio-load / cardio_load) are read. A row that cannot be typed gets
 -- reject_reason (NULL when it typed fine) and is quarantined by daily_metrics.
--- raw_day is the raw table's day, exposed so a filter on it reaches the raw scan.
+-- Rows come from staging.raw_records (raw_day is the raw table's day, so a filter on it reaches the raw scan).
 -- materialized: view
 -- grain: user_id, exercise_id
-WITH src AS (
-    SELECT user_id, exercise_id, day AS raw_day, payload AS p, payload::VARCHAR AS raw_payload
-    FROM {{ source('raw', 'exercises') }}
-),
-
-fields AS (
+WITH fields AS (
     SELECT
         user_id,
         exercise_id,
@@ -62,7 +57,7 @@ fields AS (
             coalesce(p -> 'training_load_pro' ->> 'perceived-load', p -> 'training_load_pro' ->> 'perceived_load')
             AS DOUBLE
         ) AS perceived_num
-    FROM src
+    FROM staging.raw_records('{{ source("raw", "exercises") }}')
 ),
 
 parsed AS (

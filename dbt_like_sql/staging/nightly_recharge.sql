@@ -1,19 +1,14 @@
 -- Nightly Recharge from raw.nightly_recharge, typed: one row per user and night, dated by Polar's `date` (the
 -- wake-up date, the same day as that night's sleep). hrv_rmssd_ms is Polar's heart_rate_variability_avg (RMSSD
 -- in ms over ~the first 4 h of sleep) and ln_rmssd = ln(hrv_rmssd_ms), the scale every HRV statistic uses
--- because RMSSD is right-skewed (Plews 2012/2013; Buchheit 2014; analytics-methods.md §2).
+-- because RMSSD is right-skewed (Plews 2012/2013; Buchheit 2014; docs/methods.md §2).
 -- Sentinels become NULL: heart_rate_avg 0, beat_to_beat_avg 0, heart_rate_variability_avg 0 and
--- breathing_rate_avg 0 mean "no signal" (accesslink-v3.md §4.2, §11). Ranges follow the sync client's checks;
+-- breathing_rate_avg 0 mean "no signal" (docs/accesslink.md §7). Ranges follow the sync client's checks;
 -- a row that cannot be typed gets reject_reason (NULL when it typed fine) and is quarantined by daily_metrics.
--- raw_day is the raw table's day, exposed so a filter on it reaches the raw scan.
+-- Rows come from staging.raw_records (raw_day is the raw table's day, so a filter on it reaches the raw scan).
 -- materialized: view
 -- grain: user_id, day
-WITH src AS (
-    SELECT user_id, day AS raw_day, payload AS p, payload::VARCHAR AS raw_payload
-    FROM {{ source('raw', 'nightly_recharge') }}
-),
-
-fields AS (
+WITH fields AS (
     SELECT
         user_id,
         raw_day,
@@ -34,7 +29,7 @@ fields AS (
         TRY_CAST(p ->> 'ans_charge' AS DOUBLE) AS ans_num,
         json_type(p -> 'ans_charge_status') AS ans_status_type,
         TRY_CAST(p ->> 'ans_charge_status' AS DOUBLE) AS ans_status_num
-    FROM src
+    FROM staging.raw_records('{{ source("raw", "nightly_recharge") }}')
 ),
 
 checked AS (

@@ -4,18 +4,13 @@
 -- interruptions counts the wake (stage 0) runs of the hypnogram between the first and the last sleep stage,
 -- read in JSON order (the HH:MM keys wrap past midnight, so they are never sorted). heart_rate_avg_bpm,
 -- _min_bpm and _max_bpm summarise the night's heart_rate_samples, 0 (no reading) excluded.
--- Sentinels become NULL: continuity 0, continuity_class 0, sleep_charge -1, sleep_rating 0 (accesslink-v3.md
--- §4.1, §11; analytics-methods.md §1). A row that cannot be typed keeps its key and gets reject_reason (NULL
+-- Sentinels become NULL: continuity 0, continuity_class 0, sleep_charge -1, sleep_rating 0 (docs/accesslink.md
+-- §7; docs/methods.md §1.3). A row that cannot be typed keeps its key and gets reject_reason (NULL
 -- when it typed fine); marts read only reject_reason IS NULL and daily_metrics copies the rest to quarantine.
--- raw_day is the raw table's day, exposed so a filter on it reaches the raw scan.
+-- Rows come from staging.raw_records (raw_day is the raw table's day, so a filter on it reaches the raw scan).
 -- materialized: view
 -- grain: user_id, day
-WITH src AS (
-    SELECT user_id, day AS raw_day, payload AS p, payload::VARCHAR AS raw_payload
-    FROM {{ source('raw', 'sleep') }}
-),
-
-fields AS (
+WITH fields AS (
     SELECT
         user_id,
         raw_day,
@@ -59,7 +54,7 @@ fields AS (
                     lambda k: json_extract(p -> 'hypnogram', '$."' || k || '"')
                 )
         END AS stage_values
-    FROM src
+    FROM staging.raw_records('{{ source("raw", "sleep") }}')
 ),
 
 typed AS (
