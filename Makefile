@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup demo test lint typecheck unit bench clean
+.PHONY: setup demo test lint typecheck unit bench docs clean
 
 $(VENV)/.synced: pyproject.toml uv.lock
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -32,6 +32,9 @@ test: lint typecheck unit
 
 demo: setup
 	$(VENV)/bin/polar-flow demo
+
+docs: setup
+	$(PY) -m polar_pipeline.sqlmodels.docs
 
 bench: setup
 	$(VENV)/bin/python -m polar_pipeline.bench

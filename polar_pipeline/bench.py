@@ -27,7 +27,9 @@ from polar_pipeline.accesslink import AccessLinkClient
 from polar_pipeline.devserver import serve_asgi
 from polar_pipeline.settings import Settings, simulator_environment
 from polar_pipeline.simulator import SimulatorConfig, create_app
-from polar_pipeline.warehouse import connect_writer, ensure_raw_schema
+from polar_pipeline.warehouse.raw_store import store_raw_batches
+from polar_pipeline.warehouse.schema import ensure_raw_schema
+from polar_pipeline.warehouse.writer import connect_writer
 
 HISTORY_DAYS = 365
 USERS = 3
@@ -40,7 +42,7 @@ def _print(label: str, value: str) -> None:
 
 def _collect_history(settings: Settings, sim_url: str, tokens: dict[str, str], today: date) -> int:
     """Walk the simulated clock over the last year, storing each 28-day window (no Dagster involved)."""
-    from polar_pipeline.defs.ingest.assets import RAW_STREAMS, store_fetched
+    from polar_pipeline.ingest.streams import RAW_STREAMS, SOURCE, to_raw_batch
 
     changed = 0
     step_today = today - timedelta(days=HISTORY_DAYS)
@@ -51,11 +53,16 @@ def _collect_history(settings: Settings, sim_url: str, tokens: dict[str, str], t
             httpx.post(f"{sim_url}/sim/clock", json={"today": step_today.isoformat()}, timeout=10)
             with AccessLinkClient(sim_url, token_url="", client_id="", client_secret="") as client:
                 for spec in RAW_STREAMS:
-                    fetched = {
-                        user_id: spec.fetch(client, token, step_today - timedelta(days=27), step_today)
+                    batches = {
+                        user_id: to_raw_batch(
+                            spec.stream,
+                            spec.fetch(client, token, step_today - timedelta(days=27), step_today),
+                        )
                         for user_id, token in tokens.items()
                     }
-                    changed += store_fetched(con, spec.stream, fetched, fetched_at=datetime.now(UTC)).changed
+                    changed += store_raw_batches(
+                        con, spec.stream, batches, source=SOURCE, fetched_at=datetime.now(UTC)
+                    ).changed
             if step_today >= today:
                 return changed
             step_today = min(today, step_today + timedelta(days=WINDOW_STEP_DAYS))
@@ -74,7 +81,8 @@ def main() -> int:
     import warnings
 
     warnings.filterwarnings("ignore", message=".*is currently in beta.*")
-    from polar_pipeline.operations import add_user, dagster_instance, publish, sync
+    from polar_pipeline.operations import add_user, publish, sync
+    from polar_pipeline.orchestration.home import dagster_instance
 
     print("polar-flow benchmark", flush=True)
     workdir = Path(tempfile.mkdtemp(prefix="polar-bench-"))

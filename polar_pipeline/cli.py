@@ -88,7 +88,7 @@ def _cmd_api(args: argparse.Namespace) -> int:
 
 
 def _cmd_dev(args: argparse.Namespace) -> int:
-    from polar_pipeline.dagster_home import prepare_dagster_home
+    from polar_pipeline.orchestration.home import prepare_dagster_home
 
     prepare_dagster_home(get_settings())
     dagster = str(Path(sys.executable).parent / "dagster")  # the venv's, whether or not it is on PATH

@@ -87,7 +87,8 @@ def run_demo() -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     started = time.monotonic()
     root = Path.cwd() / ".demo"
-    home = Path(os.environ.get("POLAR_HOME") or root / "home")
+    configured = Settings()
+    home = configured.home_dir if "home" in configured.model_fields_set else root / "home"
     shutil.rmtree(home, ignore_errors=True)
     root.mkdir(exist_ok=True)
     home.mkdir(parents=True, exist_ok=True)
@@ -110,7 +111,8 @@ def run_demo() -> int:
         _wait_http(f"{sim_url}/sim/clock", 30, sim)
         print(f"[demo] simulator on {sim_url}, clock at {sim_start}", flush=True)
 
-        from polar_pipeline.operations import add_user, dagster_instance, publish, sync
+        from polar_pipeline.operations import add_user, publish, sync
+        from polar_pipeline.orchestration.home import dagster_instance
 
         settings = Settings()
         instance = dagster_instance(settings)
@@ -151,7 +153,7 @@ def run_demo() -> int:
         print(f"[demo] materialized and published in {elapsed:.1f} s over {runs} runs", flush=True)
         print(f"[demo] serving snapshot: {info.path} (generation {info.generation})", flush=True)
         print(f"[demo] warehouse: {settings.warehouse_path} ({settings.warehouse_path.stat().st_size} bytes)")
-        if os.environ.get("DEMO_EXIT_AFTER_MATERIALIZE") == "1":
+        if settings.demo_exit_after_materialize:
             return 0
 
         api_port = _free_port(8000)

@@ -11,8 +11,10 @@ import dagster as dg
 
 from polar_pipeline.accesslink import AccessLinkClient
 from polar_pipeline.control_store import ControlStore, StoredUser, load_or_create_key, validate_user_id
-from polar_pipeline.dagster_home import prepare_dagster_home
-from polar_pipeline.partitions import USERS_PARTITIONS_NAME, range_tags
+from polar_pipeline.defs.pipeline.definitions import PIPELINE_JOB
+from polar_pipeline.defs.serving.sensors import PUBLISH_JOB
+from polar_pipeline.orchestration.home import dagster_instance
+from polar_pipeline.orchestration.partitions import USERS_PARTITIONS_NAME, range_tags
 from polar_pipeline.settings import Settings
 
 # Console logging of in-process runs: our INFO lines, not Dagster's per-partition DEBUG events.
@@ -66,11 +68,6 @@ def open_control_store(settings: Settings) -> ControlStore:
     )
 
 
-def dagster_instance(settings: Settings) -> dg.DagsterInstance:
-    prepare_dagster_home(settings)
-    return dg.DagsterInstance.get()
-
-
 def add_user(
     settings: Settings, user_id: str, token: str, *, instance: dg.DagsterInstance | None = None
 ) -> StoredUser:
@@ -106,7 +103,7 @@ def sync(
     *,
     days: int = 28,
     until: date | None = None,
-    job_name: str = "pipeline_job",
+    job_name: str = PIPELINE_JOB,
     instance: dg.DagsterInstance | None = None,
 ) -> SyncOutcome:
     """Materialize ``job_name`` for the users' last ``days`` days (ending ``until``) in ONE run."""
@@ -147,7 +144,7 @@ def publish(settings: Settings, *, instance: dg.DagsterInstance | None = None) -
 
     instance = instance or dagster_instance(settings)
     recover_abandoned_runs(instance)
-    job = build_definitions(settings).resolve_job_def("publish_job")
+    job = build_definitions(settings).resolve_job_def(PUBLISH_JOB)
     result = job.execute_in_process(
         run_config=QUIET_RUN_CONFIG, instance=instance, tags=_process_tags(), raise_on_error=False
     )

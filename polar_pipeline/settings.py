@@ -1,5 +1,6 @@
 """One settings object for every process (CLI, Dagster code location, API), read from the environment.
 
+Every environment variable the code reads is a field here; nothing reads the environment at import time.
 Pointing the three URLs at the loopback simulator is the only change needed to run against it.
 """
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -31,6 +32,22 @@ class Settings(BaseSettings):
     encryption_key: str = Field(
         default="", description="Fernet key for Polar tokens; else a 0600 key file is used"
     )
+    sql_dir: Path | None = Field(
+        default=None, description="another folder of SQL models than the repository's dbt_like_sql/"
+    )
+    dagster_home_override: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DAGSTER_HOME"),
+        description="Dagster's own DAGSTER_HOME; default $POLAR_HOME/dagster",
+    )
+    debug_pause_before_commit: float = Field(
+        default=0.0, ge=0, description="crash tests: hold each warehouse write open this long before COMMIT"
+    )
+    demo_exit_after_materialize: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("DEMO_EXIT_AFTER_MATERIALIZE"),
+        description="`make demo` stops after the first snapshot is published",
+    )
 
     @cached_property
     def home_dir(self) -> Path:
@@ -46,7 +63,8 @@ class Settings(BaseSettings):
 
     @property
     def dagster_home(self) -> Path:
-        return self.home_dir / "dagster"
+        """DAGSTER_HOME when set, else a folder under POLAR_HOME (so users and run history persist)."""
+        return (self.dagster_home_override or self.home_dir / "dagster").expanduser().resolve()
 
     @property
     def control_store_path(self) -> Path:

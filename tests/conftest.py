@@ -77,7 +77,7 @@ def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeli
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         settings = Settings()
-        from polar_pipeline.dagster_home import prepare_dagster_home
+        from polar_pipeline.orchestration.home import prepare_dagster_home
 
         prepare_dagster_home(settings)
         instance = dg.DagsterInstance.get()

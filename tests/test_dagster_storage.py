@@ -11,8 +11,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from polar_pipeline.dagster_home import MARKER, prepare_dagster_home
-from polar_pipeline.dagster_storage import FastSqliteEventLogStorage
+from polar_pipeline.orchestration.event_log import FastSqliteEventLogStorage
+from polar_pipeline.orchestration.home import MARKER, prepare_dagster_home
 from polar_pipeline.settings import Settings
 
 users = dg.DynamicPartitionsDefinition(name="users")

@@ -10,7 +10,8 @@ from pathlib import Path
 import dagster as dg
 
 from polar_pipeline.definitions import build_definitions
-from polar_pipeline.partitions import user_day_partitions
+from polar_pipeline.orchestration.partitions import user_day_partitions
+from polar_pipeline.settings import get_settings
 
 RAW_ASSETS = {"raw_sleep", "raw_nightly_recharge", "raw_activity", "raw_exercises"}
 
@@ -22,7 +23,7 @@ def test_raw_assets_are_user_day_partitioned_single_run_and_pooled() -> None:
     assert RAW_ASSETS | {"serving_snapshot"} <= keys
     for name in RAW_ASSETS:
         node = graph.get(dg.AssetKey(name))
-        assert node.partitions_def == user_day_partitions
+        assert node.partitions_def == user_day_partitions(get_settings())
         assert node.backfill_policy == dg.BackfillPolicy.single_run()
         assert defs.resolve_assets_def(dg.AssetKey(name)).node_def.pool == "duckdb"
         assert node.group_name == "ingest"

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import dagster as dg
 
-from polar_pipeline.defs.serving.definitions import publish_after_successful_run, publish_job
+from polar_pipeline.defs.serving import definitions as serving
+from polar_pipeline.defs.serving.sensors import PUBLISH_JOB
+from polar_pipeline.settings import get_settings
+
+(publish_after_successful_run,) = serving.build_defs(get_settings()).sensors or []
 
 
 def evaluate(job_name: str) -> dg.RunRequest | dg.SkipReason:
@@ -26,8 +30,8 @@ def test_a_successful_pipeline_run_requests_a_publish_keyed_by_that_run() -> Non
     request = evaluate("pipeline_job")
     assert isinstance(request, dg.RunRequest)
     assert request.run_key is not None and request.run_key.startswith("publish-after-")
-    assert [target.job_name for target in publish_after_successful_run.targets] == [publish_job.name]
+    assert [target.job_name for target in publish_after_successful_run.targets] == [PUBLISH_JOB]
 
 
 def test_a_publish_run_does_not_trigger_another_publish() -> None:
-    assert isinstance(evaluate(publish_job.name), dg.SkipReason)
+    assert isinstance(evaluate(PUBLISH_JOB), dg.SkipReason)

@@ -1,0 +1,1 @@
+"""Dagster definitions, one folder per concern; each folder's ``definitions.py`` builds its own."""

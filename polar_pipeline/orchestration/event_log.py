@@ -1,9 +1,10 @@
 """A faster SQLite event log for Dagster: the same tables and files, fewer fsyncs and engine rebuilds.
 
-Dagster books two events per asset per partition (~4,000 for the whole graph over one user-year), and
-the stock ``SqliteEventLogStorage`` builds and disposes a SQLAlchemy engine and fsyncs for each one:
-~20 ms per event on our 2-core machines, most of the 60 s budget before any asset does work
-(reference/dagster-notes.md §6). This subclass, selected in ``$DAGSTER_HOME/dagster.yaml``:
+Dagster books two events per asset per partition (the whole graph over one user-year is ~4,000
+asset-partitions, ~8,000 events), and the stock ``SqliteEventLogStorage`` builds and disposes a SQLAlchemy
+engine and fsyncs for each event: measured with dagster 1.13.27 on a 2-core machine, one run over 1 user ×
+365 days of five no-op assets costs 11-12 ms per asset-partition on local disk, ~40 % of it fsync.
+This subclass, selected in ``$DAGSTER_HOME/dagster.yaml``:
 
 * keeps one pooled engine per shard (a small LRU, so long-lived webserver/daemon processes stay bounded);
 * sets ``synchronous=NORMAL`` on its connections. Dagster already keeps every shard in WAL mode, where

@@ -1,9 +1,12 @@
-"""A persistent DAGSTER_HOME under POLAR_HOME, so users (dynamic partitions) and run history survive."""
+"""A persistent DAGSTER_HOME under POLAR_HOME, so users (dynamic partitions) and run history survive,
+and the instance every CLI command and test opens on it."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+import dagster as dg
 
 from polar_pipeline.settings import Settings
 
@@ -20,9 +23,9 @@ concurrency:
     tag_concurrency_limits:
       - key: dagster/backfill
         limit: 1
-# Same SQLite files as the default, ~10x cheaper per event (see polar_pipeline/dagster_storage.py).
+# Same SQLite files as the default, ~10x cheaper per event (see polar_pipeline/orchestration/event_log.py).
 event_log_storage:
-  module: polar_pipeline.dagster_storage
+  module: polar_pipeline.orchestration.event_log
   class: FastSqliteEventLogStorage
   config:
     base_dir: {event_log_dir}
@@ -34,9 +37,10 @@ telemetry:
 def prepare_dagster_home(settings: Settings) -> Path:
     """Create DAGSTER_HOME (default ``$POLAR_HOME/dagster``) with our dagster.yaml and export it.
 
-    An explicit DAGSTER_HOME in the environment wins; a dagster.yaml without our marker is left alone.
+    An explicit DAGSTER_HOME (``Settings.dagster_home``) wins; a dagster.yaml without our marker is left
+    alone. Dagster itself reads DAGSTER_HOME from the environment, hence the export.
     """
-    home = Path(os.environ.get("DAGSTER_HOME") or settings.dagster_home).resolve()
+    home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     wanted = DAGSTER_YAML.format(marker=MARKER, event_log_dir=home / "history" / "runs")
@@ -44,3 +48,9 @@ def prepare_dagster_home(settings: Settings) -> Path:
         config.write_text(wanted)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
+
+
+def dagster_instance(settings: Settings) -> dg.DagsterInstance:
+    """The Dagster instance on our DAGSTER_HOME (prepared first)."""
+    prepare_dagster_home(settings)
+    return dg.DagsterInstance.get()

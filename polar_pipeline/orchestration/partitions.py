@@ -1,24 +1,42 @@
-"""The user × day partition space every asset shares, and the helper that reads a run's slice of it."""
+"""The user × day partition space every asset shares, and the one function that reads a run's slice of it.
+
+Assets take their users and days from ``partition_scope`` only, never by parsing keys themselves, so the
+user dimension can later become a shard of users without touching them. The day axis starts at a setting,
+so the partitions are built when the definitions are (``user_day_partitions(settings)``), not at import.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
+from functools import cache
 
 import dagster as dg
 
-from polar_pipeline.settings import get_settings
+from polar_pipeline.settings import Settings
+from polar_pipeline.warehouse.slices import UserDaySlice
 
 USERS_DIMENSION = "user"
 DAY_DIMENSION = "day"
 USERS_PARTITIONS_NAME = "users"  # the dynamic partitions' name in the Dagster instance
 
-users_partitions = dg.DynamicPartitionsDefinition(name=USERS_PARTITIONS_NAME)
-# end_offset=1: today's partition exists, because this morning's sleep and recharge belong to today.
-day_partitions = dg.DailyPartitionsDefinition(start_date=get_settings().partition_start_date, end_offset=1)
-user_day_partitions = dg.MultiPartitionsDefinition(
-    {USERS_DIMENSION: users_partitions, DAY_DIMENSION: day_partitions}
-)
+PartitionScope = UserDaySlice
+"""A run's slice: its users and inclusive day range (the warehouse's own slice type)."""
+
+
+@cache
+def _user_day_partitions(start_date: str) -> dg.MultiPartitionsDefinition:
+    # end_offset=1: today's partition exists, because this morning's sleep and recharge belong to today.
+    return dg.MultiPartitionsDefinition(
+        {
+            USERS_DIMENSION: dg.DynamicPartitionsDefinition(name=USERS_PARTITIONS_NAME),
+            DAY_DIMENSION: dg.DailyPartitionsDefinition(start_date=start_date, end_offset=1),
+        }
+    )
+
+
+def user_day_partitions(settings: Settings) -> dg.MultiPartitionsDefinition:
+    """Dynamic users × daily days from the configured start date (one shared object per start date)."""
+    return _user_day_partitions(settings.partition_start_date)
 
 
 def user_day_key(user_id: str, day: date) -> str:
@@ -37,25 +55,15 @@ def range_tags(
     }
 
 
-@dataclass(frozen=True)
-class PartitionScope:
-    """The users and the inclusive day range a run materializes."""
-
-    users: tuple[str, ...]
-    first_day: date
-    last_day: date
-
-    @property
-    def days(self) -> int:
-        return (self.last_day - self.first_day).days + 1
-
-
 def partition_scope(context: dg.AssetExecutionContext) -> PartitionScope:
     """Read the run's user × day slice, whether it is one partition or a single-run range."""
+    partitions_def = context.assets_def.partitions_def
+    if not isinstance(partitions_def, dg.MultiPartitionsDefinition):
+        raise dg.Failure("this asset needs the user × day partitions")
     users: dict[str, None] = {}
     days: set[date] = set()
     for key in context.partition_keys:
-        dimensions = user_day_partitions.get_partition_key_from_str(str(key)).keys_by_dimension
+        dimensions = partitions_def.get_partition_key_from_str(str(key)).keys_by_dimension
         users[dimensions[USERS_DIMENSION]] = None
         days.add(date.fromisoformat(dimensions[DAY_DIMENSION]))
     if not users:

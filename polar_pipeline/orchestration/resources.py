@@ -16,7 +16,8 @@ from dagster_duckdb import DuckDBResource
 from polar_pipeline.accesslink import AccessLinkClient
 from polar_pipeline.control_store import ControlStore, load_or_create_key
 from polar_pipeline.settings import Settings, get_settings
-from polar_pipeline.warehouse import connect_writer, ensure_raw_schema
+from polar_pipeline.warehouse.schema import ensure_raw_schema
+from polar_pipeline.warehouse.writer import connect_writer, pause_before_every_commit
 
 DUCKDB_POOL = "duckdb"
 
@@ -28,6 +29,7 @@ class WarehouseResource(DuckDBResource):
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        pause_before_every_commit(get_settings().debug_pause_before_commit)
         con = connect_writer(Path(self.database))
         try:
             ensure_raw_schema(con)

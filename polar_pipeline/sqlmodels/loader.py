@@ -3,21 +3,25 @@
 One ``.sql`` file is one model; its folder is its schema (``staging/sleep.sql`` → ``staging.sleep``). A file
 starts with ``--`` comment lines: ``-- key: value`` lines with a known key configure it (``materialized``,
 ``window_days``, ``grain``; a near miss such as ``window_day`` is an error), every other line is its
-description. The body may use two template forms, rendered by regex:
+description. Beside it, ``<name>.yml`` describes its columns and declares its data tests (``contracts``);
+``sources.yml`` does the same for the raw tables. The body may use two template forms, rendered by regex:
 
-* ``{{ ref('name') }}`` → the relation of another model (``marts.daily_metrics``);
+* ``{{ ref('name') }}`` → the relation of another model (``marts.daily_metrics``), or, for an
+  ``ephemeral`` model, its SELECT inlined as a parenthesised subquery (written once, read by several);
 * ``{{ source('raw', 'sleep') }}`` → a raw table written by the ingest assets (``raw.sleep``);
 
 and the run parameters ``$users``, ``$first_day``, ``$last_day`` and ``$read_from``, which stay in the SQL and
-are bound as DuckDB prepared-statement parameters. Everything is checked when the graph loads — unknown refs,
-cycles, tables named without ``ref()``/``source()``, unknown parameters, SQL that does not parse — and every
+are bound as DuckDB prepared-statement parameters. A ref or source may also be passed to a table macro as a
+string, ``staging.typed_slice('{{ ref("sleep") }}', …)``; it counts as a dependency like any other.
+Everything is checked when the graph loads — unknown refs, cycles, tables named without
+``ref()``/``source()``, unknown parameters, SQL that does not parse, a malformed YAML — and every
 error names the file, so a broken model fails definitions loading instead of a run.
 
-The ``macros/`` folder is not a schema: each file there is one scalar DuckDB macro,
-``CREATE OR REPLACE MACRO <file stem>(args) AS <expression>``, created in the ``staging`` schema before the
-views (in the same transaction). Models call them schema-qualified, ``staging.iso_duration_seconds(text)``,
-so logic written once serves every view; a macro is a catalog entry, so ``COPY FROM DATABASE`` carries it
-into the serving snapshot together with the views that call it.
+The ``macros/`` folder is not a schema: each file there is one DuckDB macro, ``CREATE OR REPLACE MACRO
+<file stem>(args) AS <expression>`` (scalar) or ``… AS TABLE SELECT …`` (table), created in the ``staging``
+schema before the views (in the same transaction). Models call them schema-qualified,
+``staging.iso_duration_seconds(text)``, so logic written once serves every view; a macro is a catalog entry,
+so ``COPY FROM DATABASE`` carries it into the serving snapshot together with the views that call it.
 """
 
 from __future__ import annotations
@@ -25,31 +29,37 @@ from __future__ import annotations
 import difflib
 import graphlib
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
-from polar_pipeline.warehouse import RAW_TABLES
+from polar_pipeline.sqlmodels.contracts import ContractError, load_contract, load_source_contracts
+from polar_pipeline.sqlmodels.graph import (
+    MACRO_SCHEMA,
+    PARAMETERS,
+    SOURCE_SCHEMA,
+    MacroKind,
+    Materialization,
+    ModelGraph,
+    SourceTable,
+    SqlMacro,
+    SqlModel,
+    SqlModelError,
+)
+from polar_pipeline.warehouse.schema import RAW_TABLES
 
-DEFAULT_SQL_DIR = Path(__file__).resolve().parents[3] / "dbt_like_sql"
+DEFAULT_SQL_DIR = Path(__file__).resolve().parents[2] / "dbt_like_sql"
 """The repository's ``dbt_like_sql/`` folder (the package runs from a source checkout)."""
 
-PARAMETERS: tuple[str, ...] = ("users", "first_day", "last_day", "read_from")
-"""Named parameters a model may use: the run's users, its inclusive day range, and first_day - window_days."""
-
 HEADER_KEYS: tuple[str, ...] = ("materialized", "window_days", "grain")
-SOURCE_SCHEMA = "raw"
+MATERIALIZATIONS: tuple[Materialization, ...] = ("view", "table", "ephemeral")
 MACRO_FOLDER = "macros"
 """The folder of ``dbt_like_sql/`` that holds macros, one per file, instead of models."""
-MACRO_SCHEMA = "staging"
-"""Where the macros are created: a schema the warehouse and every serving snapshot have (the views' own)."""
-
-Materialization = Literal["view", "table"]
+SOURCES_FILE = "sources.yml"
 
 _REF_RE = re.compile(r"\{\{\s*ref\(\s*(?P<q>['\"])(?P<name>[^'\"]*)(?P=q)\s*\)\s*\}\}")
 _SOURCE_RE = re.compile(
@@ -66,87 +76,6 @@ _MACRO_HEAD_RE = re.compile(
 )
 
 
-class SqlModelError(ValueError):
-    """A model file is invalid; the message starts with the file's path."""
-
-
-@dataclass(frozen=True)
-class SourceTable:
-    """A raw table read through ``{{ source('raw', name) }}``; the ``raw_<name>`` asset writes it."""
-
-    schema: str
-    table: str
-
-    @property
-    def relation(self) -> str:
-        return f"{self.schema}.{self.table}"
-
-
-@dataclass(frozen=True)
-class SqlModel:
-    """One parsed model file: identity, header settings, dependencies, SQL before and after rendering."""
-
-    name: str
-    schema: str
-    path: Path
-    description: str
-    materialized: Materialization
-    window_days: int
-    grain: tuple[str, ...]
-    refs: tuple[str, ...]
-    sources: tuple[SourceTable, ...]
-    template: str
-    sql: str
-    parameters: frozenset[str]
-    macros: tuple[str, ...] = ()
-
-    @property
-    def relation(self) -> str:
-        return f"{self.schema}.{self.name}"
-
-
-@dataclass(frozen=True)
-class SqlMacro:
-    """One macro file: ``CREATE OR REPLACE MACRO <name>(…)``, rendered into ``MACRO_SCHEMA``."""
-
-    name: str
-    path: Path
-    description: str
-    template: str
-    sql: str
-
-    @property
-    def relation(self) -> str:
-        return f"{MACRO_SCHEMA}.{self.name}"
-
-
-@dataclass(frozen=True)
-class ModelGraph:
-    """All models keyed by name in dependency order (every model after the models it refs); the macros."""
-
-    sql_dir: Path
-    models: Mapping[str, SqlModel]
-    macros: Mapping[str, SqlMacro] = field(default_factory=dict)
-
-    def __iter__(self) -> Iterator[SqlModel]:
-        return iter(self.models.values())
-
-    def __getitem__(self, name: str) -> SqlModel:
-        return self.models[name]
-
-    @property
-    def views(self) -> list[SqlModel]:
-        return [model for model in self if model.materialized == "view"]
-
-    @property
-    def tables(self) -> list[SqlModel]:
-        return [model for model in self if model.materialized == "table"]
-
-    @property
-    def schemas(self) -> list[str]:
-        return sorted({model.schema for model in self})
-
-
 @dataclass(frozen=True)
 class _Header:
     description: str
@@ -156,13 +85,14 @@ class _Header:
 def load_models(sql_dir: Path = DEFAULT_SQL_DIR) -> ModelGraph:
     """Parse every ``**/*.sql`` under ``sql_dir``, render refs and sources, and validate the whole graph.
 
-    Files under ``macros/`` are macros (see ``load_macros``), every other file is a model.
+    Files under ``macros/`` are macros (see ``load_macros``), every other file is a model, with its YAML
+    contract beside it. ``sources.yml`` describes the raw tables.
     """
     sql_dir = Path(sql_dir)
     if not sql_dir.is_dir():
         raise SqlModelError(f"{sql_dir}: SQL model folder not found")
     macros = load_macros(sql_dir)
-    drafts: dict[str, tuple[Path, str, _Header, str]] = {}
+    drafts: dict[str, _Draft] = {}
     for path in sorted(sql_dir.rglob("*.sql")):
         relative = path.relative_to(sql_dir)
         if relative.parts[0] == MACRO_FOLDER:
@@ -176,31 +106,66 @@ def load_models(sql_dir: Path = DEFAULT_SQL_DIR) -> ModelGraph:
         if schema == SOURCE_SCHEMA:
             raise SqlModelError(f"{path}: the {SOURCE_SCHEMA!r} schema belongs to the ingest assets")
         if name in drafts:
-            raise SqlModelError(f"{path}: model name {name!r} is already used by {drafts[name][0]}")
+            raise SqlModelError(f"{path}: model name {name!r} is already used by {drafts[name].path}")
         text = path.read_text(encoding="utf-8")
-        drafts[name] = (path, schema, _parse_header(path, text), text)
+        drafts[name] = _Draft(path, schema, _parse_header(path, text), text)
     if not drafts:
         raise SqlModelError(f"{sql_dir}: no .sql model files found")
 
-    relations = {name: f"{schema}.{name}" for name, (_, schema, _, _) in drafts.items()}
+    order = _dependency_order(drafts)
     models: dict[str, SqlModel] = {}
-    for name, (path, schema, header, text) in drafts.items():
-        models[name] = _build_model(path, name, schema, header, text, relations, macros)
+    for name in order:
+        models[name] = _with_contract(_build_model(name, drafts[name], models, macros))
     _check_view_dependencies(models)
-    return ModelGraph(
-        sql_dir=sql_dir,
-        models={name: models[name] for name in _dependency_order(models)},
-        macros=macros,
-    )
+    try:
+        sources = load_source_contracts(sql_dir / SOURCES_FILE)
+    except ContractError as error:
+        raise SqlModelError(str(error)) from None
+    return ModelGraph(sql_dir=sql_dir, models=models, macros=macros, sources=sources)
+
+
+@dataclass(frozen=True)
+class _Draft:
+    """A model file read but not yet rendered."""
+
+    path: Path
+    schema: str
+    header: _Header
+    text: str
+
+    def refs(self, known: Mapping[str, _Draft], name: str) -> list[str]:
+        """The model names ``{{ ref() }}``'d in the file, in order; unknown names and self-refs are errors."""
+        found: list[str] = []
+        for match in _REF_RE.finditer(self.text):
+            ref = match["name"]
+            if ref not in known:
+                raise SqlModelError(f"{self.path}: unknown ref {ref!r} (models: {', '.join(sorted(known))})")
+            if ref == name:
+                raise SqlModelError(f"{self.path}: the model refs itself")
+            if ref not in found:
+                found.append(ref)
+        return found
+
+
+def _with_contract(model: SqlModel) -> SqlModel:
+    """Attach ``<name>.yml`` when it exists (``docs.undocumented`` reports a public model without one)."""
+    path = model.path.with_suffix(".yml")
+    if not path.exists():
+        return model
+    try:
+        return replace(model, contract=load_contract(path))
+    except ContractError as error:
+        raise SqlModelError(str(error)) from None
 
 
 def load_macros(sql_dir: Path = DEFAULT_SQL_DIR) -> dict[str, SqlMacro]:
-    """Read ``sql_dir/macros/*.sql``: each file one scalar macro named like the file, sorted by name.
+    """Read ``sql_dir/macros/*.sql``: each file one macro named like the file, sorted by name.
 
     A file must start with a description comment and hold exactly one ``CREATE OR REPLACE MACRO <stem>(…) AS
-    <expression>`` (no table macro, no template syntax, no call to another macro of the folder: DuckDB binds
-    a macro's body when it is created, so a macro calling another would depend on the creation order). The
-    name is written unqualified (or as ``staging.<stem>``); it is rendered into ``MACRO_SCHEMA``.
+    <expression>`` (scalar) or ``… AS TABLE <select>`` (table), with no template syntax and no call to
+    another macro of the folder: DuckDB binds a macro's body when it is created, so a macro calling another
+    would depend on the creation order. The name is written unqualified (or as ``staging.<stem>``); it is
+    rendered into ``MACRO_SCHEMA``.
     """
     folder = Path(sql_dir) / MACRO_FOLDER
     if not folder.is_dir():
@@ -213,7 +178,7 @@ def load_macros(sql_dir: Path = DEFAULT_SQL_DIR) -> dict[str, SqlMacro]:
         macro = _build_macro(path)
         macros[macro.name] = macro
     for macro in macros.values():
-        called = sorted(_function_names(_parse_macro(macro.path, macro.sql).expression) & set(macros))
+        called = sorted(_function_names(_parse_macro(macro.path, macro.sql)) & set(macros) - {macro.name})
         if called:
             raise SqlModelError(
                 f"{macro.path}: a macro may not call another macro ({', '.join(called)}); write the "
@@ -233,13 +198,14 @@ def _build_macro(path: Path) -> SqlMacro:
             f"{path}: a macro takes no header settings ({', '.join(sorted(header.settings))}); "
             "only a description"
         )
-    if _ANY_TEMPLATE_RE.search(text):
-        raise SqlModelError(f"{path}: a macro cannot use template expressions ({{{{ ... }}}})")
     body = _strip_header(text).strip().rstrip(";").strip()
+    if _ANY_TEMPLATE_RE.search(body):
+        raise SqlModelError(f"{path}: a macro cannot use template expressions ({{{{ ... }}}})")
     head = _MACRO_HEAD_RE.match(body)
     if head is None:
         raise SqlModelError(
             f"{path}: a macro file holds exactly one `CREATE OR REPLACE MACRO {name}(args) AS expression`"
+            " (or `AS TABLE select`)"
         )
     if head["schema"] is not None and head["schema"].lower() != MACRO_SCHEMA:
         raise SqlModelError(
@@ -253,13 +219,12 @@ def _build_macro(path: Path) -> SqlMacro:
         )
     sql = f"CREATE OR REPLACE MACRO {MACRO_SCHEMA}.{name}(" + body[head.end() :]
     created = _parse_macro(path, sql)
-    if created.args.get("properties") is not None:
-        raise SqlModelError(f"{path}: only scalar macros are supported (`AS expression`, not `AS TABLE`)")
-    return SqlMacro(name=name, path=path, description=header.description, template=text, sql=sql)
+    kind: MacroKind = "table" if isinstance(created.expression, exp.Query) else "scalar"
+    return SqlMacro(name=name, path=path, description=header.description, template=text, sql=sql, kind=kind)
 
 
 def _parse_macro(path: Path, sql: str) -> exp.Create:
-    """The macro's one statement as sqlglot sees it; anything but one scalar CREATE MACRO is an error."""
+    """The macro's one statement as sqlglot sees it; anything but one CREATE MACRO is an error."""
     try:
         statements = [statement for statement in sqlglot.parse(sql, read="duckdb") if statement is not None]
     except SqlglotError as error:
@@ -272,14 +237,14 @@ def _parse_macro(path: Path, sql: str) -> exp.Create:
     ):
         raise SqlModelError(
             f"{path}: a macro file holds exactly one "
-            f"`CREATE OR REPLACE MACRO {path.stem}(args) AS expression`"
+            f"`CREATE OR REPLACE MACRO {path.stem}(args) AS expression` (or `AS TABLE select`)"
         )
     return statements[0]
 
 
-def _function_names(tree: exp.Expr) -> set[str]:
-    """Lower-case names of the functions called anywhere in ``tree`` (qualified or not)."""
-    return {node.name.lower() for node in tree.find_all(exp.Anonymous)}
+def _function_names(created: exp.Create) -> set[str]:
+    """Lower-case names of the functions a macro's body calls anywhere (qualified or not)."""
+    return {node.name.lower() for node in created.expression.find_all(exp.Anonymous)}
 
 
 def _strip_header(text: str) -> str:
@@ -324,23 +289,23 @@ def _parse_header(path: Path, text: str, what: str = "model") -> _Header:
 
 
 def _build_model(
-    path: Path,
-    name: str,
-    schema: str,
-    header: _Header,
-    text: str,
-    relations: Mapping[str, str],
-    macros: Mapping[str, SqlMacro],
+    name: str, draft: _Draft, built: Mapping[str, SqlModel], macros: Mapping[str, SqlMacro]
 ) -> SqlModel:
+    """Render and check one model; ``built`` holds every model it refs (callers go in dependency order)."""
+    path, header = draft.path, draft.header
     materialized = header.settings.get("materialized", "table")
-    if materialized not in ("view", "table"):
-        raise SqlModelError(f"{path}: materialized must be 'view' or 'table', not {materialized!r}")
+    if materialized not in MATERIALIZATIONS:
+        raise SqlModelError(
+            f"{path}: materialized must be one of {', '.join(MATERIALIZATIONS)}, not {materialized!r}"
+        )
     window_text = header.settings.get("window_days", "0")
     if not window_text.isdigit():
         raise SqlModelError(f"{path}: window_days must be a whole number of days >= 0, not {window_text!r}")
     window_days = int(window_text)
-    if materialized == "view" and window_days:
-        raise SqlModelError(f"{path}: window_days applies to table models; a view reads whatever it selects")
+    if materialized != "table" and window_days:
+        raise SqlModelError(
+            f"{path}: window_days applies to table models; a {materialized} reads what it selects"
+        )
     grain = tuple(
         part.strip() for part in header.settings.get("grain", "user_id, day").split(",") if part.strip()
     )
@@ -353,14 +318,16 @@ def _build_model(
     sources: list[SourceTable] = []
 
     def render_ref(match: re.Match[str]) -> str:
-        ref = match["name"]
-        if ref not in relations:
-            raise SqlModelError(f"{path}: unknown ref {ref!r} (models: {', '.join(sorted(relations))})")
-        if ref == name:
-            raise SqlModelError(f"{path}: the model refs itself")
-        if ref not in refs:
-            refs.append(ref)
-        return relations[ref]
+        upstream = built[match["name"]]
+        if upstream.name not in refs:
+            refs.append(upstream.name)
+        if upstream.materialized != "ephemeral":
+            return upstream.relation
+        if match.string[max(0, match.start() - 1) : match.start()] in ("'", '"'):
+            raise SqlModelError(
+                f"{path}: the ephemeral model {upstream.name!r} has no relation to pass by name"
+            )
+        return f"(\n{upstream.sql}\n)"
 
     def render_source(match: re.Match[str]) -> str:
         source = SourceTable(match["schema"], match["table"])
@@ -373,7 +340,7 @@ def _build_model(
             sources.append(source)
         return source.relation
 
-    body = _REF_RE.sub(render_ref, text)
+    body = _REF_RE.sub(render_ref, draft.text)
     body = _SOURCE_RE.sub(render_source, body)
     leftover = _ANY_TEMPLATE_RE.search(body)
     if leftover is not None:
@@ -382,37 +349,53 @@ def _build_model(
             "(only {{ ref('model') }} and {{ source('raw', 'table') }})"
         )
     sql = body.strip().rstrip(";").strip()
-    parameters, used_macros = _check_sql(
-        path, sql, refs=[relations[ref] for ref in refs], sources=sources, macros=macros
-    )
+    declared: set[str] = {source.relation.lower() for source in sources}
+    for ref in refs:
+        declared |= _relations_read(built, built[ref])
+    parameters, used_macros = _check_sql(path, sql, declared=declared, macros=macros)
     return SqlModel(
         name=name,
-        schema=schema,
+        schema=draft.schema,
         path=path,
         description=header.description,
-        materialized="view" if materialized == "view" else "table",
+        materialized=_materialization(materialized),
         window_days=window_days,
         grain=grain,
         refs=tuple(refs),
         sources=tuple(sources),
-        template=text,
+        template=draft.text,
         sql=sql,
         parameters=parameters,
-        macros=used_macros,
+        macros=tuple(sorted(set(used_macros) | _inlined_macros(built, refs))),
     )
 
 
+def _materialization(text: str) -> Materialization:
+    return "view" if text == "view" else "ephemeral" if text == "ephemeral" else "table"
+
+
+def _relations_read(built: Mapping[str, SqlModel], model: SqlModel) -> set[str]:
+    """The relation a ref to ``model`` puts in the SQL: its own, or, inlined, everything it reads."""
+    if model.materialized != "ephemeral":
+        return {model.relation.lower()}
+    found = {source.relation.lower() for source in model.sources}
+    for ref in model.refs:
+        found |= _relations_read(built, built[ref])
+    return found
+
+
+def _inlined_macros(built: Mapping[str, SqlModel], refs: list[str]) -> set[str]:
+    """Macros called by the ephemeral models inlined through ``refs`` (they count for the code version)."""
+    return {macro for ref in refs if built[ref].materialized == "ephemeral" for macro in built[ref].macros}
+
+
 def _check_sql(
-    path: Path,
-    sql: str,
-    *,
-    refs: list[str],
-    sources: list[SourceTable],
-    macros: Mapping[str, SqlMacro],
+    path: Path, sql: str, *, declared: set[str], macros: Mapping[str, SqlMacro]
 ) -> tuple[frozenset[str], tuple[str, ...]]:
     """Parse the rendered SQL with sqlglot; every table must be a CTE, a ref or a source; parameters known.
 
-    Also returns the macros the model calls; a call must be ``staging.<macro>(…)`` and name a known macro.
+    ``declared`` holds the relations the template's refs and sources put in the SQL (lower case). Also
+    returns the macros the model calls; a call must be ``staging.<macro>(…)`` and name a known macro.
     """
     try:
         statements = [statement for statement in sqlglot.parse(sql, read="duckdb") if statement is not None]
@@ -422,11 +405,13 @@ def _check_sql(
         raise SqlModelError(f"{path}: a model is exactly one SELECT (or WITH … SELECT) statement")
     tree = statements[0]
     cte_names = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-    declared = {relation.lower() for relation in refs} | {source.relation.lower() for source in sources}
     found: set[str] = set()
     for table in tree.find_all(exp.Table):
+        if isinstance(table.this, exp.Func):
+            found |= _relations_passed(table) & declared  # a table function or a table macro
+            continue
         if not table.name:
-            continue  # a table function such as generate_series(...)
+            continue
         if not table.db:
             if table.name.lower() not in cte_names:
                 raise SqlModelError(
@@ -455,28 +440,50 @@ def _check_sql(
     return frozenset(parameters), _macro_calls(path, tree, macros)
 
 
+def _relations_passed(table: exp.Table) -> set[str]:
+    """String arguments of a table function call, lower case (a relation handed to a table macro)."""
+    return {
+        str(argument.this).lower()
+        for argument in table.this.expressions
+        if isinstance(argument, exp.Literal) and argument.is_string
+    }
+
+
 def _macro_calls(path: Path, tree: exp.Expr, macros: Mapping[str, SqlMacro]) -> tuple[str, ...]:
-    """The macros ``tree`` calls, sorted; an unqualified call or an unknown ``staging.`` call is an error."""
+    """The macros ``tree`` calls, sorted; an unqualified call, an unknown ``staging.`` call, or a macro
+    called as the wrong kind (a table macro outside FROM, a scalar one in FROM) is an error."""
     used: list[str] = []
     qualified: set[int] = set()
+    calls: list[tuple[exp.Expr, str, MacroKind]] = []
     for dot in tree.find_all(exp.Dot):
         call = dot.expression
-        if not isinstance(call, exp.Func) or not isinstance(dot.this, exp.Identifier | exp.Column):
-            continue
-        if dot.this.name.lower() != MACRO_SCHEMA:
-            continue
-        name = call.name.lower() if isinstance(call, exp.Anonymous) else call.sql_name().lower()
+        if (
+            isinstance(call, exp.Func)
+            and isinstance(dot.this, exp.Identifier | exp.Column)
+            and dot.this.name.lower() == MACRO_SCHEMA
+        ):
+            name = call.name.lower() if isinstance(call, exp.Anonymous) else call.sql_name().lower()
+            calls.append((call, name, "scalar"))
+    for table in tree.find_all(exp.Table):
+        if isinstance(table.this, exp.Func) and table.db and table.db.lower() == MACRO_SCHEMA:
+            calls.append((table.this, table.this.name.lower(), "table"))
+    for call, name, kind in calls:
         if name not in macros:
             raise SqlModelError(
                 f"{path}: unknown macro {MACRO_SCHEMA}.{name} (macros: {', '.join(sorted(macros)) or 'none'})"
             )
+        if macros[name].kind != kind:
+            where = "in FROM" if macros[name].kind == "table" else "as an expression"
+            raise SqlModelError(
+                f"{path}: {MACRO_SCHEMA}.{name} is a {macros[name].kind} macro; call it {where}"
+            )
         qualified.add(id(call))
         if name not in used:
             used.append(name)
-    for call in tree.find_all(exp.Anonymous):
-        if id(call) not in qualified and call.name.lower() in macros:
+    for anonymous in tree.find_all(exp.Anonymous):
+        if id(anonymous) not in qualified and anonymous.name.lower() in macros:
             raise SqlModelError(
-                f"{path}: call the macro as {MACRO_SCHEMA}.{call.name.lower()}(...) "
+                f"{path}: call the macro as {MACRO_SCHEMA}.{anonymous.name.lower()}(...) "
                 "so it resolves from every schema and snapshot"
             )
     return tuple(sorted(used))
@@ -487,7 +494,12 @@ def _check_view_dependencies(models: Mapping[str, SqlModel]) -> None:
         if model.materialized != "view":
             continue
         for ref in model.refs:
-            if models[ref].materialized != "view":
+            upstream = models[ref]
+            reads_table = upstream.materialized == "table" or (
+                upstream.materialized == "ephemeral"
+                and any(models[name].materialized == "table" for name in _flatten_refs(models, upstream))
+            )
+            if reads_table:
                 raise SqlModelError(
                     f"{model.path}: a view cannot ref the table model {ref!r}; views are recreated before "
                     "tables are written, so they may read only sources and other views"
@@ -496,13 +508,23 @@ def _check_view_dependencies(models: Mapping[str, SqlModel]) -> None:
             raise SqlModelError(f"{model.path}: a view cannot use run parameters (it is not run per range)")
 
 
-def _dependency_order(models: Mapping[str, SqlModel]) -> list[str]:
+def _flatten_refs(models: Mapping[str, SqlModel], model: SqlModel) -> list[str]:
+    names: list[str] = []
+    for ref in model.refs:
+        names.append(ref)
+        if models[ref].materialized == "ephemeral":
+            names += _flatten_refs(models, models[ref])
+    return names
+
+
+def _dependency_order(drafts: Mapping[str, _Draft]) -> list[str]:
+    """Model names with every model after the models it refs; a cycle is an error listing its files."""
     sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
-    for name in sorted(models):
-        sorter.add(name, *models[name].refs)
+    for name in sorted(drafts):
+        sorter.add(name, *drafts[name].refs(drafts, name))
     try:
         return list(sorter.static_order())
     except graphlib.CycleError as error:
         cycle: list[str] = list(error.args[1])
-        files = " -> ".join(str(models[name].path) for name in cycle)
-        raise SqlModelError(f"{models[cycle[0]].path}: dependency cycle: {files}") from None
+        files = " -> ".join(str(drafts[name].path) for name in cycle)
+        raise SqlModelError(f"{drafts[cycle[0]].path}: dependency cycle: {files}") from None

@@ -1,30 +1,7 @@
-"""The DuckDB rules in one place: raw schema, the single writer's transactions, and the serving snapshot.
+"""The DuckDB rules in one place: the single writer, raw upserts and quarantine, slices, the serving snapshot.
 
-Only Dagster writes ``warehouse.duckdb``; everyone else reads a published, read-only snapshot.
+Only Dagster writes ``warehouse.duckdb``; everyone else reads a published, read-only snapshot. Import from
+the module you need (``warehouse.writer``, ``warehouse.raw_store``, ``warehouse.slices``,
+``warehouse.snapshot``): this package deliberately re-exports nothing, so a reader that imports
+``warehouse.snapshot`` never loads the writer's code.
 """
-
-from polar_pipeline.warehouse.schema import RAW_TABLES, RawTable, ensure_raw_schema
-from polar_pipeline.warehouse.snapshot import SnapshotInfo, SnapshotReader, publish_snapshot
-from polar_pipeline.warehouse.writer import (
-    QuarantineRecord,
-    RawRecord,
-    connect_writer,
-    quarantine_records,
-    transaction,
-    upsert_raw_records,
-)
-
-__all__ = [
-    "RAW_TABLES",
-    "QuarantineRecord",
-    "RawRecord",
-    "RawTable",
-    "SnapshotInfo",
-    "SnapshotReader",
-    "connect_writer",
-    "ensure_raw_schema",
-    "publish_snapshot",
-    "quarantine_records",
-    "transaction",
-    "upsert_raw_records",
-]

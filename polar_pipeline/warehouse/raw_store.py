@@ -1,29 +1,22 @@
-"""The single writer's rules: short connections, explicit transactions, natural-key upserts.
+"""Raw records in: natural-key upserts, quarantine for what failed validation, one transaction per batch.
 
-A failed or killed run leaves nothing half-written: every write happens inside one transaction, and
-DuckDB's WAL replays or drops it whole on the next open.
+Raw tables are the only copy of what AccessLink has forgotten (it serves ~28 days), so rows are upserted by
+natural key and never deleted; a record that fails validation is kept in ``raw.quarantine`` with its reason.
+Every source (the AccessLink sync, the account-export importer) writes through ``store_raw_batches``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import sys
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
-from pathlib import Path
 
 import duckdb
 import polars as pl
 
-from polar_pipeline.warehouse.schema import RawTable
-
-LOCK_RETRY_SECONDS = 120.0
-# Test seam for crash tests: hold every write transaction open this many seconds before COMMIT.
-PAUSE_BEFORE_COMMIT_ENV = "POLAR_DEBUG_PAUSE_BEFORE_COMMIT"
+from polar_pipeline.warehouse.schema import RAW_TABLES, RawTable
+from polar_pipeline.warehouse.writer import transaction
 
 
 @dataclass(frozen=True)
@@ -44,37 +37,6 @@ class QuarantineRecord:
     key: str | None
     payload: str
     reason: str
-
-
-def connect_writer(path: Path, *, retry_seconds: float = LOCK_RETRY_SECONDS) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse read-write, waiting out another writer's lock instead of failing at once."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + retry_seconds
-    delay = 0.05
-    while True:
-        try:
-            return duckdb.connect(str(path))
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 2.0)
-
-
-@contextmanager
-def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """BEGIN … COMMIT, or ROLLBACK on any error, so readers of the next snapshot never see half a write."""
-    con.execute("BEGIN TRANSACTION")
-    try:
-        yield con
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    pause = float(os.environ.get(PAUSE_BEFORE_COMMIT_ENV) or 0)
-    if pause > 0:
-        print(f"polar-flow: pausing {pause} s before COMMIT", file=sys.stderr, flush=True)
-        time.sleep(pause)
-    con.execute("COMMIT")
 
 
 def upsert_raw_records(
@@ -162,3 +124,52 @@ def quarantine_records(
     finally:
         con.unregister("incoming_quarantine")
     return int(row[0]) if row else 0
+
+
+@dataclass(frozen=True)
+class RawBatch:
+    """What one source delivered for one user: records to upsert, rejects to quarantine, requests spent."""
+
+    records: Sequence[RawRecord] = ()
+    rejects: Sequence[QuarantineRecord] = ()
+    requests: int = 0
+
+
+@dataclass(frozen=True)
+class StoredCounts:
+    """What one write of raw batches did to the warehouse."""
+
+    received: int
+    changed: int
+    quarantined: int
+    requests: int
+    users: tuple[str, ...] = field(default=())
+
+
+def store_raw_batches(
+    con: duckdb.DuckDBPyConnection,
+    stream: str,
+    batches: Mapping[str, RawBatch],
+    *,
+    source: str,
+    fetched_at: datetime,
+) -> StoredCounts:
+    """Upsert every user's records into ``raw.<stream>`` and quarantine their rejects, in ONE transaction.
+
+    Rejects are quarantined under the raw table's stream name, so quarantine rows join to ``raw.<stream>``.
+    """
+    table = RAW_TABLES[stream]
+    changed = quarantined = 0
+    with transaction(con):
+        for user_id, batch in batches.items():
+            changed += upsert_raw_records(
+                con, table, user_id, batch.records, source=source, fetched_at=fetched_at
+            )
+            quarantined += quarantine_records(con, user_id, batch.rejects, seen_at=fetched_at)
+    return StoredCounts(
+        received=sum(len(batch.records) for batch in batches.values()),
+        changed=changed,
+        quarantined=quarantined,
+        requests=sum(batch.requests for batch in batches.values()),
+        users=tuple(batches),
+    )

@@ -1,4 +1,5 @@
-"""Where the real AccessLink payloads live: vendored from shared/fixtures (MIT, see their NOTICE.md)."""
+"""Where the real AccessLink payloads live: vendored from axs192/polar-flow-platform-public (MIT; see
+tests/fixtures/accesslink-real/NOTICE.md)."""
 
 from pathlib import Path
 

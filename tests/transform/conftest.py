@@ -4,27 +4,27 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import duckdb
 import httpx
 import pytest
 
 from polar_pipeline.accesslink import AccessLinkClient, FetchResult, Record
-from polar_pipeline.defs.transform.runner import run_models
-from polar_pipeline.defs.transform.sql_models import ModelGraph, load_models
+from polar_pipeline.defs.transform.assets import TransformAssets, build_transform_assets
+from polar_pipeline.orchestration.partitions import user_day_partitions
+from polar_pipeline.settings import get_settings
 from polar_pipeline.simulator import SimulatorConfig, create_app
-from polar_pipeline.warehouse import (
-    RAW_TABLES,
-    RawRecord,
-    connect_writer,
-    ensure_raw_schema,
-    upsert_raw_records,
-)
+from polar_pipeline.sqlmodels import ModelGraph, load_models, run_models
+from polar_pipeline.warehouse.raw_store import RawRecord, upsert_raw_records
+from polar_pipeline.warehouse.schema import RAW_TABLES, ensure_raw_schema
+from polar_pipeline.warehouse.writer import connect_writer
 from tests.support.servers import serve_asgi
 
 SIM_TODAY = date(2026, 3, 1)
@@ -124,6 +124,11 @@ def collect_simulator_history(
     )
 
 
+def transform_assets_for(sql_dir: Path) -> TransformAssets:
+    """The transform assets Dagster would build for the models in ``sql_dir``."""
+    return build_transform_assets(load_models(sql_dir), user_day_partitions(get_settings()))
+
+
 @pytest.fixture(scope="session")
 def graph() -> ModelGraph:
     return load_models()
@@ -165,3 +170,13 @@ def read_only() -> Iterator[Any]:
     yield open_read_only
     for con in opened:
         con.close()
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    shm = Path("/dev/shm")  # Dagster books two SQLite commits per asset partition: tmpfs keeps tests fast
+    with (
+        tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else None) as home,
+        dg.instance_for_test(temp_dir=home) as test_instance,
+    ):
+        yield test_instance

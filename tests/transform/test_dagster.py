@@ -3,45 +3,33 @@
 from __future__ import annotations
 
 import hashlib
-import tempfile
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import duckdb
-import pytest
 
-from polar_pipeline.defs.transform.definitions import mart_assets, transform_defs
-from polar_pipeline.partitions import range_tags
-from polar_pipeline.resources import WarehouseResource
+from polar_pipeline.defs.transform import definitions as transform
+from polar_pipeline.defs.transform.assets import table_keys
+from polar_pipeline.orchestration.partitions import range_tags
+from polar_pipeline.orchestration.resources import WarehouseResource
+from polar_pipeline.settings import get_settings
 from tests.transform import reference
 from tests.transform.conftest import SimWarehouse
 
 DAYS = 60
-
-
-@pytest.fixture
-def instance() -> Iterator[dg.DagsterInstance]:
-    shm = Path("/dev/shm")  # Dagster books two SQLite commits per asset partition: tmpfs keeps tests fast
-    with (
-        tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else None) as home,
-        dg.instance_for_test(temp_dir=home) as test_instance,
-    ):
-        yield test_instance
+MART_KEYS = table_keys(transform.model_graph(get_settings()))
 
 
 def mart_checksums(path: Path) -> dict[str, str]:
     con = duckdb.connect(str(path), read_only=True)
     try:
         return {
-            asset.key.path[-1]: hashlib.sha256(
-                repr(
-                    con.execute(f"SELECT * FROM marts.{asset.key.path[-1]} ORDER BY ALL").fetchall()
-                ).encode()
+            key.path[-1]: hashlib.sha256(
+                repr(con.execute(f"SELECT * FROM marts.{key.path[-1]} ORDER BY ALL").fetchall()).encode()
             ).hexdigest()
-            for asset in mart_assets
+            for key in MART_KEYS
         }
     finally:
         con.close()
@@ -55,15 +43,15 @@ def test_transform_job_materializes_every_mart_partition(
     first, last = sim_raw.first_day, sim_raw.first_day + timedelta(days=DAYS - 1)
     warehouse = WarehouseResource(database=str(path), snapshots_dir=str(tmp_path / "serving"))
     job = dg.Definitions.merge(
-        transform_defs, dg.Definitions(resources={"warehouse": warehouse})
+        transform.build_defs(get_settings()), dg.Definitions(resources={"warehouse": warehouse})
     ).resolve_job_def("transform_job")
     instance.add_dynamic_partitions("users", list(sim_raw.users))
 
     result = job.execute_in_process(instance=instance, tags=range_tags(user, first, last))
     assert result.success
-    for asset in mart_assets:
-        materializations = result.asset_materializations_for_node("__".join(asset.key.path))
-        assert len(materializations) == DAYS, asset.key
+    for key in MART_KEYS:
+        materializations = result.asset_materializations_for_node("__".join(key.path))
+        assert len(materializations) == DAYS, key
         metadata: dict[str, Any] = dict(materializations[0].metadata)
         assert {"dagster/row_count", "preview", "first_day", "last_day", "users", "read_from"} <= set(
             metadata

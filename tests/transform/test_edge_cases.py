@@ -12,9 +12,9 @@ from typing import Any
 import duckdb
 import pytest
 
-from polar_pipeline.defs.transform.runner import create_views, run_models
-from polar_pipeline.defs.transform.sql_models import ModelGraph
-from polar_pipeline.warehouse import connect_writer, ensure_raw_schema
+from polar_pipeline.sqlmodels import ModelGraph, create_views, run_models
+from polar_pipeline.warehouse.schema import ensure_raw_schema
+from polar_pipeline.warehouse.writer import connect_writer
 from tests.support.fixtures import ACCESSLINK_FIXTURES
 from tests.transform import reference
 from tests.transform.edge_data import (
@@ -251,7 +251,7 @@ def test_untypable_rows_are_quarantined_once_with_a_reason(edge: Edge, graph: Mo
 
 
 def test_staging_types_the_real_fixture_payloads(tmp_path: Path, graph: ModelGraph) -> None:
-    """The real AccessLink samples (vendored from shared/fixtures) type cleanly, with the documented units."""
+    """The real AccessLink samples (tests/fixtures/accesslink-real) type cleanly, in the documented units."""
     fixtures = ACCESSLINK_FIXTURES
     con = connect_writer(tmp_path / "w.duckdb")
     ensure_raw_schema(con)

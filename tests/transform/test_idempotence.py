@@ -8,9 +8,8 @@ from pathlib import Path
 
 import duckdb
 
-from polar_pipeline.defs.transform.runner import run_models
-from polar_pipeline.defs.transform.sql_models import ModelGraph
-from polar_pipeline.warehouse import connect_writer
+from polar_pipeline.sqlmodels import ModelGraph, run_models
+from polar_pipeline.warehouse.writer import connect_writer
 from tests.transform.conftest import SimWarehouse
 
 

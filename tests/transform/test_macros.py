@@ -11,16 +11,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from polar_pipeline.defs.transform.assets import build_transform_assets
-from polar_pipeline.defs.transform.runner import create_views, run_models
-from polar_pipeline.defs.transform.sql_models import (
-    MACRO_FOLDER,
-    MACRO_SCHEMA,
-    ModelGraph,
-    SqlModelError,
-    load_models,
-)
-from polar_pipeline.warehouse import connect_writer, ensure_raw_schema, publish_snapshot, transaction
+from polar_pipeline.sqlmodels import ModelGraph, SqlModelError, create_views, load_models, run_models
+from polar_pipeline.sqlmodels.graph import MACRO_SCHEMA
+from polar_pipeline.sqlmodels.loader import MACRO_FOLDER
+from polar_pipeline.warehouse.schema import ensure_raw_schema
+from polar_pipeline.warehouse.snapshot import publish_snapshot
+from polar_pipeline.warehouse.writer import connect_writer, transaction
+from tests.transform.conftest import transform_assets_for
 from tests.transform.edge_data import EDGE_DAYS, day, write_edge_payloads
 from tests.transform.test_sql_models import HEADER, small_project, write
 
@@ -60,10 +57,10 @@ def test_a_macro_file_becomes_part_of_the_graph_and_of_its_callers_code_version(
     graph = load_models(tmp_path)
     assert list(graph.macros) == ["twice"] and graph["doubled"].macros == ("twice",)
     assert graph["sleep"].macros == () and "macros" not in graph.schemas
-    before = {spec.key: spec.code_version for spec in build_transform_assets(tmp_path).view_specs}
+    before = {spec.key: spec.code_version for spec in transform_assets_for(tmp_path).view_specs}
     # Written schema-qualified this time, which is allowed too.
     write(tmp_path, "macros/twice.sql", MACRO.replace("x * 2", "x + x").replace("twice", "staging.twice"))
-    after = {spec.key: spec.code_version for spec in build_transform_assets(tmp_path).view_specs}
+    after = {spec.key: spec.code_version for spec in transform_assets_for(tmp_path).view_specs}
     changed = {key.path[-1] for key in before if before[key] != after[key]}
     assert changed == {"doubled"}
 
@@ -84,7 +81,11 @@ def test_a_macro_file_becomes_part_of_the_graph_and_of_its_callers_code_version(
         ("macros/twice.sql", MACRO + ";\nSELECT 1\n", "exactly one"),
         ("macros/twice.sql", "-- Doubles.\nCREATE MACRO twice(x) AS x * 2", "CREATE OR REPLACE MACRO twice"),
         ("macros/twice.sql", "-- Doubles.\nSELECT 2", "CREATE OR REPLACE MACRO twice"),
-        ("macros/twice.sql", "-- Rows.\nCREATE OR REPLACE MACRO twice(x) AS TABLE SELECT x", "only scalar"),
+        (
+            "macros/twice.sql",
+            "-- Rows.\nCREATE OR REPLACE MACRO twice(x) AS TABLE SELECT x; SELECT 1",
+            "exactly one",
+        ),
         ("macros/twice.sql", "CREATE OR REPLACE MACRO twice(x) AS x * 2", "describes the macro"),
         ("macros/twice.sql", MACRO.replace("MACRO twice", "MACRO marts.twice"), "live in the 'staging'"),
         ("macros/twice.sql", MACRO.replace("x * 2", "x * {{ ref('daily') }}"), "template"),
@@ -135,6 +136,50 @@ def test_a_model_calling_an_unknown_or_unqualified_macro_names_the_file(
     assert str(error.value).startswith(str(bad))
 
 
+ROWS_MACRO = (
+    "-- The rows of a relation passed by name.\n"
+    "CREATE OR REPLACE MACRO rows_of(relation) AS TABLE SELECT * FROM query_table(relation)\n"
+)
+
+
+def test_a_table_macro_takes_a_ref_by_name_and_the_ref_stays_a_dependency(tmp_path: Path) -> None:
+    small_project(tmp_path)
+    write(tmp_path, "macros/rows_of.sql", ROWS_MACRO)
+    write(
+        tmp_path,
+        "marts/copied.sql",
+        HEADER + "SELECT user_id, day FROM staging.rows_of('{{ ref(\"daily\") }}')",
+    )
+    graph = load_models(tmp_path)
+    assert graph.macros["rows_of"].kind == "table"
+    copied = graph["copied"]
+    assert copied.refs == ("daily",) and copied.macros == ("rows_of",)
+    assert "staging.rows_of('marts.daily')" in copied.sql
+
+
+@pytest.mark.parametrize(
+    ("select", "message"),
+    [
+        (
+            "SELECT user_id, day FROM staging.twice(1)",
+            "staging.twice is a scalar macro; call it as an expression",
+        ),
+        (
+            "SELECT user_id, day, staging.rows_of('x') AS n FROM {{ ref('daily') }}",
+            "is a table macro; call it in FROM",
+        ),
+    ],
+)
+def test_a_macro_called_as_the_wrong_kind_names_the_file(tmp_path: Path, select: str, message: str) -> None:
+    small_project(tmp_path)
+    write(tmp_path, "macros/twice.sql", MACRO)
+    write(tmp_path, "macros/rows_of.sql", ROWS_MACRO)
+    bad = write(tmp_path, "marts/bad.sql", HEADER + select)
+    with pytest.raises(SqlModelError, match=message) as error:
+        load_models(tmp_path)
+    assert str(error.value).startswith(str(bad))
+
+
 def test_macros_are_created_with_the_views_in_the_callers_transaction(
     graph: ModelGraph, tmp_path: Path
 ) -> None:
@@ -153,7 +198,8 @@ def test_macros_are_created_with_the_views_in_the_callers_transaction(
 def _macros(con: duckdb.DuckDBPyConnection) -> set[str]:
     rows = con.execute(
         "SELECT function_name FROM duckdb_functions() "
-        "WHERE function_type = 'macro' AND schema_name = ? AND database_name = current_database()",
+        "WHERE function_type IN ('macro', 'table_macro') AND schema_name = ? "
+        "AND database_name = current_database()",
         [MACRO_SCHEMA],
     ).fetchall()
     return {str(row[0]) for row in rows}
@@ -166,7 +212,7 @@ _READ_SNAPSHOT = textwrap.dedent(
 
     con = duckdb.connect(sys.argv[1], read_only=True)
     macros = con.execute(
-        "SELECT function_name FROM duckdb_functions() WHERE function_type = 'macro' "
+        "SELECT function_name FROM duckdb_functions() WHERE function_type IN ('macro', 'table_macro') "
         "AND schema_name = 'staging' AND database_name = current_database() ORDER BY 1"
     ).fetchall()
     views = {}

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import runpy
 import textwrap
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from polar_pipeline.defs.transform.assets import build_transform_assets, model_key, raw_asset_key
-from polar_pipeline.defs.transform.sql_models import ModelGraph, SqlModelError, load_models
-from polar_pipeline.partitions import user_day_partitions
-from polar_pipeline.resources import WarehouseResource
+from polar_pipeline.defs.ingest.assets import raw_asset_key
+from polar_pipeline.defs.transform import definitions as transform
+from polar_pipeline.defs.transform.assets import model_key
+from polar_pipeline.orchestration.partitions import user_day_partitions
+from polar_pipeline.orchestration.resources import WarehouseResource
+from polar_pipeline.settings import get_settings
+from polar_pipeline.sqlmodels import ModelGraph, SqlModelError, load_models
+from tests.transform.conftest import transform_assets_for
 
 HEADER = "-- A test model.\n"
 
@@ -96,7 +99,9 @@ def test_project_models_form_the_documented_graph() -> None:
         "sleep_debt": 13,
     }
     assert set(graph["daily_metrics"].refs) == {"sleep", "nightly_recharge", "activity", "exercises"}
-    assert set(graph["anomalies"].refs) == {"daily_metrics", "baselines"}
+    # anomalies names the ephemeral metric_values, which is inlined: what it reads is daily_metrics.
+    assert set(graph["anomalies"].refs) == {"metric_values", "baselines"}
+    assert {model.name for model in graph.upstream(graph["anomalies"])} == {"daily_metrics", "baselines"}
     order = [model.name for model in graph]
     assert order.index("baselines") < order.index("anomalies")
     for model in graph:
@@ -127,7 +132,7 @@ def test_project_models_form_the_documented_graph() -> None:
             HEADER + "-- window_day: 3\nSELECT user_id, day FROM {{ ref('daily') }}",
             "window_days",
         ),
-        ("marts/bad.sql", HEADER + "-- materialized: ephemeral\nSELECT 1", "materialized must be"),
+        ("marts/bad.sql", HEADER + "-- materialized: incremental\nSELECT 1", "materialized must be"),
         ("marts/bad.sql", "SELECT user_id, day FROM {{ ref('daily') }}", "describes the model"),
         ("marts/sleep.sql", HEADER + "SELECT user_id, day FROM {{ ref('daily') }}", "already used"),
         (
@@ -178,12 +183,12 @@ def test_definitions_loading_fails_for_an_unknown_ref_or_a_cycle(
         write(tmp_path, "marts/daily.sql", HEADER + "SELECT user_id, day FROM {{ ref('loop') }}")
     monkeypatch.setenv("POLAR_SQL_DIR", str(tmp_path))
     with pytest.raises(SqlModelError, match=message) as error:
-        runpy.run_module("polar_pipeline.defs.transform.definitions")
+        transform.build_defs(get_settings())
     assert str(bad) in str(error.value)
 
 
 def test_factory_builds_staging_specs_and_partitioned_marts(tmp_path: Path) -> None:
-    built = build_transform_assets(small_project(tmp_path))
+    built = transform_assets_for(small_project(tmp_path))
     (spec,) = built.view_specs
     assert spec.key == dg.AssetKey(["staging", "sleep"]) and spec.group_name == "staging"
     assert {dep.asset_key for dep in spec.deps} == {raw_asset_key("sleep")}
@@ -201,16 +206,17 @@ def test_factory_builds_staging_specs_and_partitioned_marts(tmp_path: Path) -> N
 
 
 def test_real_transform_definitions_load_with_lineage(graph: ModelGraph, tmp_path: Path) -> None:
-    from polar_pipeline.defs.transform.definitions import mart_assets, staging_specs, transform_defs
-
     warehouse = WarehouseResource(
         database=str(tmp_path / "w.duckdb"), snapshots_dir=str(tmp_path / "snapshots")
     )
+    transform_defs = transform.build_defs(get_settings())
     defs = dg.Definitions.merge(transform_defs, dg.Definitions(resources={"warehouse": warehouse}))
     dg.Definitions.validate_loadable(defs)
-    assert len(staging_specs) == len(graph.views) and len(mart_assets) == len(graph.tables)
+    assets = list(transform_defs.assets or [])
+    assert len([a for a in assets if isinstance(a, dg.AssetSpec)]) == len(graph.views)
+    assert len([a for a in assets if isinstance(a, dg.AssetsDefinition)]) == len(graph.tables)
     job = defs.resolve_job_def("transform_job")
-    assert job.partitions_def == user_day_partitions
+    assert job.partitions_def == user_day_partitions(get_settings())
     asset_graph = defs.resolve_asset_graph()
     daily = model_key(graph["daily_metrics"])
     assert asset_graph.get(daily).parent_keys == {

@@ -11,17 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from polar_pipeline.warehouse import (
-    RAW_TABLES,
-    RawRecord,
+from polar_pipeline.warehouse.raw_store import RawRecord, upsert_raw_records
+from polar_pipeline.warehouse.schema import RAW_TABLES, ensure_raw_schema
+from polar_pipeline.warehouse.snapshot import (
+    GENERATIONS_KEPT,
     SnapshotReader,
-    connect_writer,
-    ensure_raw_schema,
+    SnapshotUnavailable,
     publish_snapshot,
-    transaction,
-    upsert_raw_records,
+    read_pointer,
 )
-from polar_pipeline.warehouse.snapshot import GENERATIONS_KEPT, SnapshotUnavailable, read_pointer
+from polar_pipeline.warehouse.writer import connect_writer, transaction
 
 REPO = Path(__file__).resolve().parents[2]
 

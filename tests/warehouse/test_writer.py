@@ -9,16 +9,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from polar_pipeline.warehouse import (
-    RAW_TABLES,
+from polar_pipeline.warehouse.raw_store import (
     QuarantineRecord,
     RawRecord,
-    connect_writer,
-    ensure_raw_schema,
     quarantine_records,
-    transaction,
     upsert_raw_records,
 )
+from polar_pipeline.warehouse.schema import RAW_TABLES, ensure_raw_schema
+from polar_pipeline.warehouse.writer import connect_writer, transaction
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -1,0 +1,1 @@
+"""Ingest: raw AccessLink assets partitioned by user × day."""

@@ -1,0 +1,1 @@
+"""Serving: the snapshot readers use, and the sensor that publishes it."""

@@ -1,40 +1,48 @@
 """Publishing: copy the warehouse into a new read-only serving snapshot and switch readers to it."""
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
-from polar_pipeline.defs.ingest.assets import raw_assets
-from polar_pipeline.defs.transform.definitions import mart_assets
-from polar_pipeline.resources import DUCKDB_POOL, WarehouseResource
-from polar_pipeline.warehouse import publish_snapshot
+from polar_pipeline.orchestration.resources import DUCKDB_POOL, WarehouseResource
+from polar_pipeline.warehouse.snapshot import publish_snapshot
+
+SERVING_GROUP = "serving"
 
 
-@dg.asset(
-    name="serving_snapshot",
-    group_name="serving",
-    deps=[*raw_assets, *mart_assets],
-    pool=DUCKDB_POOL,
-    kinds={"duckdb"},
-    description=(
-        "A consistent read-only copy of the warehouse that the API, the MCP server and people with the "
-        "DuckDB CLI read; replaced atomically (generation file + CURRENT.json pointer), so readers never "
-        "block the writer and never see a half-written partition."
-    ),
-)
-def serving_snapshot(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource
-) -> dg.MaterializeResult[Any]:
-    with warehouse.get_connection() as con:
-        info = publish_snapshot(con, Path(warehouse.snapshots_dir))
-    size = info.path.stat().st_size
-    context.log.info(f"published serving snapshot generation {info.generation} at {info.path} ({size} bytes)")
-    return dg.MaterializeResult(
-        metadata={
-            "generation": info.generation,
-            "path": dg.MetadataValue.path(str(info.path)),
-            "size_bytes": size,
-            "published_at": info.published_at.isoformat(),
-        }
+def build_serving_snapshot(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
+    """The snapshot asset; ``upstream`` are the warehouse assets it copies (for lineage)."""
+
+    @dg.asset(
+        name="serving_snapshot",
+        group_name=SERVING_GROUP,
+        deps=list(upstream),
+        pool=DUCKDB_POOL,
+        kinds={"duckdb"},
+        description=(
+            "A consistent read-only copy of the warehouse that the API, the MCP server and people with the "
+            "DuckDB CLI read; replaced atomically (generation file + CURRENT.json pointer), so readers "
+            "never block the writer and never see a half-written partition."
+        ),
     )
+    def serving_snapshot(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult[Any]:
+        with warehouse.get_connection() as con:
+            info = publish_snapshot(con, Path(warehouse.snapshots_dir))
+        size = info.path.stat().st_size
+        context.log.info(
+            f"published serving snapshot generation {info.generation} at {info.path} ({size} bytes)"
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "generation": info.generation,
+                "path": dg.MetadataValue.path(str(info.path)),
+                "size_bytes": size,
+                "published_at": info.published_at.isoformat(),
+            }
+        )
+
+    return serving_snapshot

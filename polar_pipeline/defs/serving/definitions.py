@@ -2,26 +2,23 @@
 
 import dagster as dg
 
-from polar_pipeline.defs.serving.assets import serving_snapshot
-
-publish_job = dg.define_asset_job(
-    "publish_job",
-    selection=dg.AssetSelection.assets(serving_snapshot),
-    description="Copy the warehouse into a new serving snapshot and switch readers to it.",
-)
-
-
-@dg.run_status_sensor(
-    run_status=dg.DagsterRunStatus.SUCCESS,
-    request_job=publish_job,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=15,
-    description="After any successful run that wrote the warehouse (backfills included), publish a snapshot.",
-)
-def publish_after_successful_run(context: dg.RunStatusSensorContext) -> dg.RunRequest | dg.SkipReason:
-    if context.dagster_run.job_name == publish_job.name:
-        return dg.SkipReason("the run was itself a publish")
-    return dg.RunRequest(run_key=f"publish-after-{context.dagster_run.run_id}")
+from polar_pipeline.defs.ingest.assets import raw_asset_key
+from polar_pipeline.defs.serving.assets import build_serving_snapshot
+from polar_pipeline.defs.serving.sensors import PUBLISH_JOB, build_publish_sensor
+from polar_pipeline.defs.transform.assets import table_keys
+from polar_pipeline.defs.transform.definitions import model_graph
+from polar_pipeline.ingest.streams import RAW_STREAMS
+from polar_pipeline.settings import Settings
 
 
-defs = dg.Definitions(assets=[serving_snapshot], jobs=[publish_job], sensors=[publish_after_successful_run])
+def build_defs(settings: Settings) -> dg.Definitions:
+    upstream = [raw_asset_key(spec.stream) for spec in RAW_STREAMS] + table_keys(model_graph(settings))
+    serving_snapshot = build_serving_snapshot(upstream)
+    publish_job = dg.define_asset_job(
+        PUBLISH_JOB,
+        selection=dg.AssetSelection.assets(serving_snapshot),
+        description="Copy the warehouse into a new serving snapshot and switch readers to it.",
+    )
+    return dg.Definitions(
+        assets=[serving_snapshot], jobs=[publish_job], sensors=[build_publish_sensor(publish_job)]
+    )

@@ -5,26 +5,26 @@
   recreates all views inside its own transaction (``CREATE OR REPLACE VIEW`` is cheap and idempotent).
 * A **table** model becomes a user × day partitioned asset (group ``marts``) with a single-run backfill
   policy and the ``duckdb`` pool. A dependency on another table is declared with a partition mapping that
-  reaches ``window_days`` back, so Dagster knows a 90-day window reads 90 upstream days.
+  reaches ``window_days`` back, so Dagster knows a 90-day window reads 90 upstream days. The tests declared
+  in the model's YAML become its asset checks (``checks.py``), evaluated over the run's slice.
+* An **ephemeral** model is no asset: it is inlined where it is ref'd, and its upstreams become the deps
+  of the models that read it.
 """
 
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
-from polar_pipeline.defs.transform.runner import run_table_model
-from polar_pipeline.defs.transform.sql_models import (
-    DEFAULT_SQL_DIR,
-    ModelGraph,
-    SourceTable,
-    SqlModel,
-    load_models,
-)
-from polar_pipeline.partitions import DAY_DIMENSION, USERS_DIMENSION, partition_scope, user_day_partitions
-from polar_pipeline.resources import DUCKDB_POOL, WarehouseResource
+from polar_pipeline.defs.ingest.assets import raw_asset_key
+from polar_pipeline.defs.transform.checks import check_results, check_specs
+from polar_pipeline.orchestration.partitions import DAY_DIMENSION, USERS_DIMENSION, partition_scope
+from polar_pipeline.orchestration.resources import DUCKDB_POOL, WarehouseResource
+from polar_pipeline.sqlmodels import ModelGraph, SourceTable, SqlModel, run_table_model
+
+_CheckedResult = dg.MaterializeResult
+"""The unsubscripted class: Dagster recognises only it as the result of an asset that also reports checks."""
 
 STAGING_GROUP = "staging"
 MARTS_GROUP = "marts"
@@ -48,11 +48,6 @@ def model_key(model: SqlModel) -> dg.AssetKey:
     return dg.AssetKey([model.schema, model.name])
 
 
-def raw_asset_key(table: str) -> dg.AssetKey:
-    """The ingest asset that writes ``raw.<table>`` (``raw_sleep`` …)."""
-    return dg.AssetKey(f"raw_{table}")
-
-
 def trailing_window_mapping(window_days: int) -> dg.MultiPartitionMapping:
     """Same user, and the days [day - window_days, day]; days before the partition start are simply absent."""
     return dg.MultiPartitionMapping(
@@ -68,17 +63,20 @@ def trailing_window_mapping(window_days: int) -> dg.MultiPartitionMapping:
     )
 
 
-def build_transform_assets(sql_dir: Path = DEFAULT_SQL_DIR) -> TransformAssets:
-    """Load and validate the models under ``sql_dir`` and build their assets.
-
-    Raises ``SqlModelError`` naming the file for an unknown ref, a cycle or SQL that does not parse.
-    """
-    graph = load_models(sql_dir)
+def build_transform_assets(
+    graph: ModelGraph, partitions_def: dg.PartitionsDefinition[Any]
+) -> TransformAssets:
+    """The Dagster objects for a loaded, validated model graph."""
     return TransformAssets(
         graph=graph,
         view_specs=[_view_spec(graph, model) for model in graph.views],
-        table_assets=[_table_asset(graph, model) for model in graph.tables],
+        table_assets=[_table_asset(graph, model, partitions_def) for model in graph.tables],
     )
+
+
+def table_keys(graph: ModelGraph) -> list[dg.AssetKey]:
+    """The asset keys of the table models (what a publish copies besides raw)."""
+    return [model_key(model) for model in graph.tables]
 
 
 def _code_version(graph: ModelGraph, model: SqlModel) -> str:
@@ -109,11 +107,10 @@ def _deps(graph: ModelGraph, model: SqlModel) -> list[dg.AssetDep]:
     windowed = model.materialized == "table" and model.window_days > 0
     mapping = trailing_window_mapping(model.window_days) if windowed else None
     deps: list[dg.AssetDep] = []
-    for ref in model.refs:
-        upstream = graph[ref]
+    for upstream in graph.upstream(model):
         upstream_mapping = mapping if upstream.materialized == "table" else None
         deps.append(dg.AssetDep(model_key(upstream), partition_mapping=upstream_mapping))
-    raw_tables = [source.table for source in model.sources]
+    raw_tables = [source.table for source in graph.sources_of(model)]
     if model.materialized == "table":
         raw_tables += [source.table for source in _sources_behind_views(graph, model)]
     for table in dict.fromkeys(raw_tables):
@@ -124,11 +121,11 @@ def _deps(graph: ModelGraph, model: SqlModel) -> list[dg.AssetDep]:
 def _sources_behind_views(graph: ModelGraph, model: SqlModel) -> list[SourceTable]:
     """The raw tables read through the views ``model`` refs, following views that ref views."""
     found: list[SourceTable] = []
-    pending = [graph[ref] for ref in model.refs if graph[ref].materialized == "view"]
+    pending = [upstream for upstream in graph.upstream(model) if upstream.materialized == "view"]
     while pending:
         view = pending.pop(0)
-        found += [source for source in view.sources if source not in found]
-        pending += [graph[ref] for ref in view.refs]
+        found += [source for source in graph.sources_of(view) if source not in found]
+        pending += graph.upstream(view)
     return found
 
 
@@ -146,25 +143,30 @@ def _view_spec(graph: ModelGraph, model: SqlModel) -> dg.AssetSpec:
     )
 
 
-def _table_asset(graph: ModelGraph, model: SqlModel) -> dg.AssetsDefinition:
+def _table_asset(
+    graph: ModelGraph, model: SqlModel, partitions_def: dg.PartitionsDefinition[Any]
+) -> dg.AssetsDefinition:
+    key = model_key(model)
+    tests = model.contract.tests if model.contract else ()
+
     @dg.asset(
-        key=model_key(model),
+        key=key,
         deps=_deps(graph, model),
         description=model.description,
         group_name=MARTS_GROUP,
-        partitions_def=user_day_partitions,
+        partitions_def=partitions_def,
+        check_specs=check_specs(key, tests),
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=DUCKDB_POOL,
         kinds={"duckdb", "sql"},
         metadata=_static_metadata(graph, model),
         code_version=_code_version(graph, model),
     )
-    def sql_table(
-        context: dg.AssetExecutionContext, warehouse: WarehouseResource
-    ) -> dg.MaterializeResult[Any]:
+    def sql_table(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> _CheckedResult:  # type: ignore[type-arg]
         scope = partition_scope(context)
         with warehouse.get_connection() as con:
             run = run_table_model(con, graph, model.name, scope.users, scope.first_day, scope.last_day)
+            checked = check_results(con, model.relation, tests, scope)
         context.log.info(
             f"{run.relation}: {run.rows_written} rows written ({run.rows_deleted} replaced) for "
             f"{len(run.users)} user(s), {run.first_day}..{run.last_day}, reading from {run.read_from}"
@@ -180,7 +182,8 @@ def _table_asset(graph: ModelGraph, model: SqlModel) -> dg.AssetsDefinition:
                 "users": dg.MetadataValue.json(list(run.users)),
                 "rows_replaced": run.rows_deleted,
                 "rows_quarantined": run.rows_quarantined,
-            }
+            },
+            check_results=checked,
         )
 
     return sql_table

@@ -1,0 +1,1 @@
+"""The main job, across the ingest and transform concerns."""
