@@ -206,13 +206,16 @@ def _test(path: Path, spec: object, allowed: Sequence[str], column: str | None) 
                 raise ContractError(f"{path}: accepted_range bounds on {where} are numbers")
         if low is None and high is None:
             raise ContractError(f"{path}: accepted_range on {where} needs min, max or both")
-        shown = f"{'' if low is None else low}..{'' if high is None else high}"
+        if low is not None and high is not None:
+            shown = f"within {low}..{high}"
+        else:
+            shown = f">= {low}" if low is not None else f"<= {high}"
         return DataTest(
             f"{column}_accepted_range",
             "accepted_range",
             (str(column),),
             severity,
-            f"{column} within {shown} (or NULL)",
+            f"{column} {shown} (or NULL)",
             minimum=None if low is None else float(low),
             maximum=None if high is None else float(high),
         )
