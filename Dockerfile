@@ -1,6 +1,7 @@
 # polar-flow: API + Dagster code location in one image. POLAR_HOME is a volume.
 FROM python:3.11-slim
-ENV PYTHONUNBUFFERED=1 UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy POLAR_HOME=/data
+# DAGSTER_EVENT_BATCH_SIZE: our event log writes a batch of Dagster events in one transaction per shard.
+ENV PYTHONUNBUFFERED=1 UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy POLAR_HOME=/data DAGSTER_EVENT_BATCH_SIZE=5000
 RUN pip install --no-cache-dir uv
 WORKDIR /app
 COPY pyproject.toml uv.lock README.md ./

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from polar_pipeline.orchestration.event_log import BATCH_SIZE_ENV
 from polar_pipeline.settings import Settings
 
 MARKER = "# Written by polar-flow"
@@ -38,7 +39,8 @@ def prepare_dagster_home(settings: Settings) -> Path:
     """Create DAGSTER_HOME (default ``$POLAR_HOME/dagster``) with our dagster.yaml and export it.
 
     An explicit DAGSTER_HOME (``Settings.dagster_home``) wins; a dagster.yaml without our marker is left
-    alone. Dagster itself reads DAGSTER_HOME from the environment, hence the export.
+    alone. Dagster itself reads DAGSTER_HOME and DAGSTER_EVENT_BATCH_SIZE (the batch size of our event
+    log, ``Settings.dagster_event_batch_size``) from the environment, hence the exports.
     """
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
@@ -47,6 +49,9 @@ def prepare_dagster_home(settings: Settings) -> Path:
     if not config.exists() or (config.read_text().startswith(MARKER) and config.read_text() != wanted):
         config.write_text(wanted)
     os.environ["DAGSTER_HOME"] = str(home)
+    # Dagster reads these from the environment of every process that creates or executes runs; the ones
+    # this process starts (dagster dev's webserver, daemon and run workers) inherit them.
+    os.environ[BATCH_SIZE_ENV] = str(settings.dagster_event_batch_size)
     return home
 
 
