@@ -93,6 +93,9 @@ def main() -> int:
     try:
         with serve_asgi(app) as sim_url:
             os.environ.update(simulator_environment(sim_url, workdir / "home"))
+            # The day axis starts at the first day the clock walk fetches.
+            first_day = today - timedelta(days=HISTORY_DAYS + WINDOW_STEP_DAYS)
+            os.environ["POLAR_HISTORY_START"] = first_day.isoformat()
             settings = Settings()
             instance = dagster_instance(settings)
             sim_users = httpx.get(f"{sim_url}/sim/users", timeout=10).json()
@@ -161,7 +164,7 @@ def main() -> int:
                     "polar_pipeline.warehouse.probe",
                     str(settings.snapshots_dir),
                     "600",
-                    "SELECT count(*) FROM raw.sleep",
+                    "SELECT count(*) FROM marts.daily_metrics",
                 ],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

@@ -98,7 +98,13 @@ def run_demo() -> int:
     sim_url = f"http://127.0.0.1:{sim_port}"
     real_today = date.today()
     sim_start = real_today - timedelta(days=HISTORY_DAYS)
-    env = os.environ.copy() | simulator_environment(sim_url, home)
+    # The day axis starts at the first day the demo fetches (its first 28-day window), not years before.
+    first_day = sim_start - timedelta(days=WINDOW_DAYS - 1)
+    env = (
+        os.environ.copy()
+        | simulator_environment(sim_url, home)
+        | {"POLAR_HISTORY_START": first_day.isoformat()}
+    )
     os.environ.update(env)
     children: list[subprocess.Popen[bytes]] = []
     try:
@@ -110,6 +116,7 @@ def run_demo() -> int:
         children.append(sim)
         _wait_http(f"{sim_url}/sim/clock", 30, sim)
         print(f"[demo] simulator on {sim_url}, clock at {sim_start}", flush=True)
+        print(f"[demo] day axis starts {first_day}", flush=True)
 
         from polar_pipeline.operations import add_user, publish, sync
         from polar_pipeline.orchestration.home import dagster_instance

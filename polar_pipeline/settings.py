@@ -6,6 +6,7 @@ Pointing the three URLs at the loopback simulator is the only change needed to r
 
 from __future__ import annotations
 
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 
@@ -26,8 +27,10 @@ class Settings(BaseSettings):
     token_url: str = "https://polarremote.com/v2/oauth2/token"
     client_id: str = ""
     client_secret: str = ""
-    partition_start_date: str = Field(
-        default="2020-01-01", description="first day of the daily partition axis"
+    history_start: date | None = Field(
+        default=None,
+        validation_alias=AliasChoices("POLAR_HISTORY_START", "POLAR_PARTITION_START_DATE"),
+        description="first day of the day axis (YYYY-MM-DD); unset: fixed at first setup (history.py)",
     )
     encryption_key: str = Field(
         default="", description="Fernet key for Polar tokens; else a 0600 key file is used"
@@ -39,6 +42,12 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("DAGSTER_HOME"),
         description="Dagster's own DAGSTER_HOME; default $POLAR_HOME/dagster",
+    )
+    dagster_event_batch_size: int = Field(
+        default=5000,
+        ge=0,
+        validation_alias=AliasChoices("DAGSTER_EVENT_BATCH_SIZE"),
+        description="events Dagster writes per batch (one transaction per shard); 0 writes one by one",
     )
     debug_pause_before_commit: float = Field(
         default=0.0, ge=0, description="crash tests: hold each warehouse write open this long before COMMIT"
@@ -60,6 +69,11 @@ class Settings(BaseSettings):
     @property
     def snapshots_dir(self) -> Path:
         return self.home_dir / "serving"
+
+    @property
+    def samples_dir(self) -> Path:
+        """The sample store: immutable Parquet segments of per-sample series (warehouse/samples.py)."""
+        return self.home_dir / "samples"
 
     @property
     def dagster_home(self) -> Path:

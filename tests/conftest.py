@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -21,6 +22,16 @@ from polar_pipeline.simulator import SimulatorConfig, create_app
 from tests.support.servers import serve_asgi
 
 RAW_TABLE_NAMES = ("sleep", "nightly_recharge", "activity", "exercises", "quarantine")
+TEST_HISTORY_START = "2024-01-01"
+"""The day axis of every test instance: before all simulated data the tests use (2025 on), fixed."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Never touch a real ~/.polar-flow: the session gets its own POLAR_HOME and a fixed history start."""
+    home = Path(tempfile.mkdtemp(prefix="polar-test-home-"))
+    os.environ["POLAR_HOME"] = str(home)
+    os.environ["POLAR_HISTORY_START"] = TEST_HISTORY_START
+    os.environ.pop("DAGSTER_HOME", None)
 
 
 @dataclass

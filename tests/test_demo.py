@@ -25,9 +25,16 @@ def test_demo_materializes_every_mart_for_three_users_and_at_least_120_nights(tm
     assert info is not None
     con = duckdb.connect(str(info.path), read_only=True)
     try:
-        for table in ("raw.sleep", "raw.nightly_recharge"):
-            nights = con.execute(f"SELECT user_id, count(*) FROM {table} GROUP BY ALL").fetchall()
-            assert len(nights) == 3 and all(count >= 120 for _, count in nights), (table, nights)
+        for column in ("sleep_start", "hrv_rmssd_ms"):  # nights with sleep, nights with Nightly Recharge
+            nights = con.execute(
+                f"SELECT user_id, count(*) FROM marts.daily_metrics WHERE {column} IS NOT NULL GROUP BY ALL"
+            ).fetchall()
+            assert len(nights) == 3 and all(count >= 120 for _, count in nights), (column, nights)
+        # The day axis starts at the demo's first day of data, not years before it.
+        first = con.execute("SELECT min(day) FROM marts.daily_metrics").fetchone()
+        assert first is not None and f"[demo] day axis starts {first[0]}" in result.stdout
+        series = con.execute("SELECT count(DISTINCT user_id) FROM samples.sleep_series").fetchall()
+        assert series == [(3,)]
         for mart in (
             "daily_metrics",
             "rolling_metrics",

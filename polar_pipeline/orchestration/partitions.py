@@ -2,7 +2,8 @@
 
 Assets take their users and days from ``partition_scope`` only, never by parsing keys themselves, so the
 user dimension can later become a shard of users without touching them. The day axis starts at a setting,
-so the partitions are built when the definitions are (``user_day_partitions(settings)``), not at import.
+so the partitions are built when the definitions are (``user_day_partitions(settings)``), not at import;
+``history.py`` says where it starts.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from functools import cache
 
 import dagster as dg
 
+from polar_pipeline.history import history_start
 from polar_pipeline.settings import Settings
 from polar_pipeline.warehouse.slices import UserDaySlice
 
@@ -35,8 +37,8 @@ def _user_day_partitions(start_date: str) -> dg.MultiPartitionsDefinition:
 
 
 def user_day_partitions(settings: Settings) -> dg.MultiPartitionsDefinition:
-    """Dynamic users × daily days from the configured start date (one shared object per start date)."""
-    return _user_day_partitions(settings.partition_start_date)
+    """Dynamic users × daily days from the history start (one shared object per start date)."""
+    return _user_day_partitions(history_start(settings).isoformat())
 
 
 def user_day_key(user_id: str, day: date) -> str:

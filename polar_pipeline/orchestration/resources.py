@@ -26,6 +26,7 @@ class WarehouseResource(DuckDBResource):
     """DuckDBResource that waits out a held lock, always closes, and ensures the raw schema exists."""
 
     snapshots_dir: str
+    samples_dir: str
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -77,7 +78,9 @@ def build_resources(settings: Settings | None = None) -> dict[str, object]:
     settings = settings or get_settings()
     return {
         "warehouse": WarehouseResource(
-            database=str(settings.warehouse_path), snapshots_dir=str(settings.snapshots_dir)
+            database=str(settings.warehouse_path),
+            snapshots_dir=str(settings.snapshots_dir),
+            samples_dir=str(settings.samples_dir),
         ),
         "accesslink": AccessLinkResource(
             base_url=settings.accesslink_url,

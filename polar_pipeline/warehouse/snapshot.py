@@ -1,8 +1,10 @@
-"""The serving snapshot: a read-only copy of the warehouse, published atomically, read without locks.
+"""The serving snapshot: a read-only copy of what readers need, published atomically, read without locks.
 
 DuckDB lets one process hold a file for writing and then no other process may open it, not even
-read-only. So readers never touch ``warehouse.duckdb``: the writer copies it into a new
-generation-numbered file and then atomically replaces a small pointer file (``CURRENT.json``).
+read-only. So readers never touch ``warehouse.duckdb``: the writer copies the served relations (the marts,
+the analytics, the quarantine) into a new generation-numbered file, adds the ``samples`` views over the
+sample store (``samples.py``), and then atomically replaces a small pointer file (``CURRENT.json``). Raw
+payloads stay in the warehouse: copying them would make every publish grow with the history kept.
 Readers follow the pointer, open that generation read-only, and keep using a generation they hold.
 Old generations are unlinked once two newer ones exist; on POSIX a reader that still has one open keeps
 reading it until it closes, and a reader that lost the race to a deleted file re-reads the pointer.
@@ -14,7 +16,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +24,13 @@ from pathlib import Path
 
 import duckdb
 
+from polar_pipeline.warehouse.samples import sample_views_sql, sync_sample_store
+
 POINTER_NAME = "CURRENT.json"
+SERVED_SCHEMAS: tuple[str, ...] = ("marts", "analytics")
+"""Every table of these schemas is copied into each snapshot."""
+SERVED_TABLES: tuple[str, ...] = ("raw.quarantine",)
+"""Single tables copied too: what could not be typed, with its reason, stays visible to readers."""
 GENERATION_PATTERN = re.compile(r"^serving-(\d{8})\.duckdb$")
 GENERATIONS_KEPT = 3
 
@@ -73,10 +81,18 @@ def read_pointer(snapshots_dir: Path) -> SnapshotInfo | None:
     )
 
 
-def publish_snapshot(con: duckdb.DuckDBPyConnection, snapshots_dir: Path) -> SnapshotInfo:
-    """Copy the database behind the writer connection ``con`` into a new generation and switch to it.
+def publish_snapshot(
+    con: duckdb.DuckDBPyConnection,
+    snapshots_dir: Path,
+    *,
+    samples_dir: Path | None = None,
+    schemas: Sequence[str] = SERVED_SCHEMAS,
+    tables: Sequence[str] = SERVED_TABLES,
+) -> SnapshotInfo:
+    """Copy the served relations behind the writer connection ``con`` into a new generation; switch to it.
 
-    Runs inside the writer (the DuckDB pool), so the copy is a consistent view of committed data.
+    Runs inside the writer (the DuckDB pool), so the copy is a consistent view of committed data. With a
+    ``samples_dir``, the sample store is brought up to date first and the snapshot gets its views.
     """
     snapshots_dir.mkdir(parents=True, exist_ok=True)
     existing = _existing_generations(snapshots_dir)
@@ -86,12 +102,20 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, snapshots_dir: Path) -> Sna
     tmp_path = snapshots_dir / f".{final_path.name}.tmp"
     tmp_path.unlink(missing_ok=True)
 
-    row = con.execute("SELECT current_database()").fetchone()
-    assert row is not None
-    source_catalog = str(row[0]).replace('"', '""')
+    if samples_dir is not None:
+        sync_sample_store(con, samples_dir)
+    served = _served_relations(con, schemas, tables)
     con.execute(f"ATTACH '{tmp_path.as_posix()}' AS serving_copy")
     try:
-        con.execute(f'COPY FROM DATABASE "{source_catalog}" TO serving_copy')
+        for schema in sorted({schema for schema, _ in served}):
+            con.execute(f'CREATE SCHEMA IF NOT EXISTS serving_copy."{schema}"')
+        for schema, table in served:
+            con.execute(
+                f'CREATE TABLE serving_copy."{schema}"."{table}" AS SELECT * FROM "{schema}"."{table}"'
+            )
+        if samples_dir is not None:
+            for statement in sample_views_sql(samples_dir, catalog="serving_copy"):
+                con.execute(statement)
     finally:
         con.execute("DETACH serving_copy")
     with open(tmp_path, "rb") as handle:
@@ -114,6 +138,21 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, snapshots_dir: Path) -> Sna
     for old in _existing_generations(snapshots_dir)[:-GENERATIONS_KEPT]:
         (snapshots_dir / generation_file_name(old)).unlink(missing_ok=True)
     return SnapshotInfo(generation=generation, path=final_path, published_at=published_at)
+
+
+def _served_relations(
+    con: duckdb.DuckDBPyConnection, schemas: Sequence[str], tables: Sequence[str]
+) -> list[tuple[str, str]]:
+    """(schema, table) of the writer's base tables that a snapshot serves, in a stable order."""
+    rows = con.execute(
+        "SELECT table_schema, table_name FROM information_schema.tables "
+        "WHERE table_catalog = current_database() AND table_type = 'BASE TABLE' "
+        "AND (list_contains($schemas, table_schema) "
+        "OR list_contains($tables, table_schema || '.' || table_name)) "
+        "ORDER BY ALL",
+        {"schemas": list(schemas), "tables": list(tables)},
+    ).fetchall()
+    return [(str(schema), str(table)) for schema, table in rows]
 
 
 class SnapshotUnavailable(RuntimeError):

@@ -132,7 +132,8 @@ def test_sleep_route_answers_what_the_old_staging_query_answered(pipeline: Pipel
     users = _sync_two_windows_and_publish(pipeline, len(pipeline.users))
     info = read_pointer(pipeline.settings.snapshots_dir)
     assert info is not None
-    snapshot = duckdb.connect(str(info.path), read_only=True)
+    # The old query reads staging views over raw payloads, which live in the warehouse (not the snapshot).
+    snapshot = duckdb.connect(str(pipeline.settings.warehouse_path), read_only=True)
     marts_only = _marts_only_copy(info.path)
     compared: list[dict[str, Any]] = []
     try:

@@ -126,10 +126,11 @@ def test_a_reader_process_sees_no_errors_and_no_half_written_partition(pipeline:
     start_today = pipeline.sim_today()
     assert sync(pipeline.settings, days=28, until=start_today, instance=pipeline.instance).success
     assert publish(pipeline.settings, instance=pipeline.instance)
-    before = dict(pipeline.query("SELECT user_id, count(*) FROM raw.sleep GROUP BY ALL"))
+    nights = "SELECT user_id, count(*) FROM marts.daily_metrics WHERE sleep_start IS NOT NULL GROUP BY ALL"
+    before = dict(pipeline.query(nights))  # the snapshot serves marts: nights per user, before and after
     probe = subprocess.Popen(
         [sys.executable, "-m", "polar_pipeline.warehouse.probe", str(pipeline.settings.snapshots_dir), "25",
-         "SELECT user_id, count(*) FROM raw.sleep GROUP BY ALL ORDER BY ALL"],
+         nights + " ORDER BY ALL"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert probe.stderr is not None and probe.stderr.readline().strip() == "ready"
@@ -137,7 +138,7 @@ def test_a_reader_process_sees_no_errors_and_no_half_written_partition(pipeline:
     later = start_today + timedelta(days=28)
     assert sync(pipeline.settings, days=28, until=later, instance=pipeline.instance).success
     assert publish(pipeline.settings, instance=pipeline.instance)
-    after = dict(pipeline.query("SELECT user_id, count(*) FROM raw.sleep GROUP BY ALL"))
+    after = dict(pipeline.query(nights))
     out, _ = probe.communicate(timeout=60)
     report = json.loads(out)
     assert report["errors"] == []

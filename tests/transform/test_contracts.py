@@ -190,7 +190,9 @@ def test_a_failing_blocking_check_stops_downstream_assets(
     con.close()
     built = transform_assets_for(tmp_path / "sql")
     warehouse = WarehouseResource(
-        database=str(tmp_path / "w.duckdb"), snapshots_dir=str(tmp_path / "serving")
+        database=str(tmp_path / "w.duckdb"),
+        snapshots_dir=str(tmp_path / "serving"),
+        samples_dir=str(tmp_path / "samples"),
     )
     defs = dg.Definitions(
         assets=[*built.view_specs, *built.table_assets],
@@ -230,7 +232,9 @@ def test_one_users_bad_values_halt_none_of_the_other_users_partitions(
     con.close()
 
     settings = get_settings()
-    warehouse = WarehouseResource(database=str(path), snapshots_dir=str(tmp_path / "serving"))
+    warehouse = WarehouseResource(
+        database=str(path), snapshots_dir=str(tmp_path / "serving"), samples_dir=str(tmp_path / "samples")
+    )
     job = dg.Definitions.merge(
         transform.build_defs(settings), dg.Definitions(resources={"warehouse": warehouse})
     ).resolve_job_def("transform_job")

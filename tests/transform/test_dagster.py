@@ -41,7 +41,9 @@ def test_transform_job_materializes_every_mart_partition(
     path = sim_raw.copy_to(tmp_path)
     user = sim_raw.users[1]
     first, last = sim_raw.first_day, sim_raw.first_day + timedelta(days=DAYS - 1)
-    warehouse = WarehouseResource(database=str(path), snapshots_dir=str(tmp_path / "serving"))
+    warehouse = WarehouseResource(
+        database=str(path), snapshots_dir=str(tmp_path / "serving"), samples_dir=str(tmp_path / "samples")
+    )
     job = dg.Definitions.merge(
         transform.build_defs(get_settings()), dg.Definitions(resources={"warehouse": warehouse})
     ).resolve_job_def("transform_job")

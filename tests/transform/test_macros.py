@@ -1,4 +1,4 @@
-"""SQL macros: loaded from ``dbt_like_sql/macros/``, validated per file, carried into the serving snapshot."""
+"""SQL macros: loaded from ``dbt_like_sql/macros/``, validated per file, readable from the warehouse file."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from polar_pipeline.sqlmodels import ModelGraph, SqlModelError, create_views, lo
 from polar_pipeline.sqlmodels.graph import MACRO_SCHEMA
 from polar_pipeline.sqlmodels.loader import MACRO_FOLDER
 from polar_pipeline.warehouse.schema import ensure_raw_schema
-from polar_pipeline.warehouse.snapshot import publish_snapshot
 from polar_pipeline.warehouse.writer import connect_writer, transaction
 from tests.transform.conftest import transform_assets_for
 from tests.transform.edge_data import EDGE_DAYS, day, write_edge_payloads
@@ -239,10 +238,10 @@ def _view_digests(con: duckdb.DuckDBPyConnection) -> dict[str, list[object]]:
     return digests
 
 
-def test_macros_and_the_views_calling_them_work_in_the_serving_snapshot(
+def test_macros_and_the_views_calling_them_persist_for_readers_of_the_warehouse_file(
     graph: ModelGraph, tmp_path: Path
 ) -> None:
-    """COPY FROM DATABASE carries the macros; the snapshot's views answer read-only, in a new process too."""
+    """Macros are catalog entries like the views: opened read-only, in a new process too, the views answer."""
     con = connect_writer(tmp_path / "warehouse.duckdb")
     ensure_raw_schema(con)
     write_edge_payloads(con)
@@ -250,11 +249,11 @@ def test_macros_and_the_views_calling_them_work_in_the_serving_snapshot(
     expected = _view_digests(con)
     assert all(count for count, _, _ in expected.values())
     assert expected["exercises"][1] and expected["activity"][1]  # the untypable edge rows are there too
-    info = publish_snapshot(con, tmp_path / "snapshots")
     con.close()
+    warehouse = tmp_path / "warehouse.duckdb"
 
     # A new connection in this process, read-only.
-    reader = duckdb.connect(str(info.path), read_only=True)
+    reader = duckdb.connect(str(warehouse), read_only=True)
     try:
         assert _macros(reader) == set(graph.macros)
         assert _view_digests(reader) == expected
@@ -264,7 +263,7 @@ def test_macros_and_the_views_calling_them_work_in_the_serving_snapshot(
 
     # A new process that imports nothing of the project: what `duckdb -readonly` and the API see.
     result = subprocess.run(
-        [sys.executable, "-c", _READ_SNAPSHOT, str(info.path), *VIEWS],
+        [sys.executable, "-c", _READ_SNAPSHOT, str(warehouse), *VIEWS],
         capture_output=True,
         text=True,
         check=False,

@@ -207,7 +207,9 @@ def test_factory_builds_staging_specs_and_partitioned_marts(tmp_path: Path) -> N
 
 def test_real_transform_definitions_load_with_lineage(graph: ModelGraph, tmp_path: Path) -> None:
     warehouse = WarehouseResource(
-        database=str(tmp_path / "w.duckdb"), snapshots_dir=str(tmp_path / "snapshots")
+        database=str(tmp_path / "w.duckdb"),
+        snapshots_dir=str(tmp_path / "snapshots"),
+        samples_dir=str(tmp_path / "samples"),
     )
     transform_defs = transform.build_defs(get_settings())
     defs = dg.Definitions.merge(transform_defs, dg.Definitions(resources={"warehouse": warehouse}))

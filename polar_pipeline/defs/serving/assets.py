@@ -22,16 +22,19 @@ def build_serving_snapshot(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefiniti
         pool=DUCKDB_POOL,
         kinds={"duckdb"},
         description=(
-            "A consistent read-only copy of the warehouse that the API, the MCP server and people with the "
-            "DuckDB CLI read; replaced atomically (generation file + CURRENT.json pointer), so readers "
-            "never block the writer and never see a half-written partition."
+            "A consistent read-only copy of what readers need (marts, analytics, quarantine, and views over "
+            "the sample store) that the API, the MCP server and people with the DuckDB CLI read; replaced "
+            "atomically (generation file + CURRENT.json pointer), so readers never block the writer and "
+            "never see a half-written partition."
         ),
     )
     def serving_snapshot(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult[Any]:
         with warehouse.get_connection() as con:
-            info = publish_snapshot(con, Path(warehouse.snapshots_dir))
+            info = publish_snapshot(
+                con, Path(warehouse.snapshots_dir), samples_dir=Path(warehouse.samples_dir)
+            )
         size = info.path.stat().st_size
         context.log.info(
             f"published serving snapshot generation {info.generation} at {info.path} ({size} bytes)"
