@@ -26,7 +26,7 @@ LIBRARY_ROOMS: dict[str, set[str]] = {
     "sqlmodels": {"duckdb", "sqlglot", "yaml", "polar_pipeline.warehouse"},
     "ingest": {"polar_pipeline.accesslink", "polar_pipeline.warehouse"},
 }
-LIBRARY_MODULES = ("settings.py", "control_store.py", "devserver.py", "history.py")
+LIBRARY_MODULES = ("settings.py", "control_store.py", "devserver.py", "history.py", "migrate.py")
 
 
 def _module_has_code(tree: ast.Module) -> bool:

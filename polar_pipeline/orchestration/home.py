@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from polar_pipeline.migrate import migrate_home
 from polar_pipeline.orchestration.event_log import BATCH_SIZE_ENV
 from polar_pipeline.settings import Settings
 
@@ -42,6 +43,7 @@ def prepare_dagster_home(settings: Settings) -> Path:
     alone. Dagster itself reads DAGSTER_HOME and DAGSTER_EVENT_BATCH_SIZE (the batch size of our event
     log, ``Settings.dagster_event_batch_size``) from the environment, hence the exports.
     """
+    migrate_home(settings)  # an older POLAR_HOME gets the current layout before anything reads it
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"

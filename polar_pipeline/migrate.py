@@ -1,0 +1,105 @@
+"""Bring a POLAR_HOME written by an earlier version to the current layout, on first use, losing nothing.
+
+What changed since layout 1 (the first release):
+
+* the day axis starts at ``history-start`` (recorded once: the first day with data) instead of 2020-01-01;
+* derived tables whose columns changed (``marts.daily_metrics`` gained the night's start, end and heart
+  rate) are rebuilt from raw for every user and day they cover; raw tables are never touched;
+* per-sample series live in the sample store, which the next publish fills from raw (nothing to do here).
+
+``migrate_home`` is idempotent and cheap once done: ``layout-version`` under POLAR_HOME says which layout the
+home has, and only an older home opens the warehouse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import duckdb
+
+from polar_pipeline.history import history_start
+from polar_pipeline.settings import Settings
+from polar_pipeline.sqlmodels import DEFAULT_SQL_DIR, ModelGraph, load_models, run_models
+from polar_pipeline.sqlmodels.catalog import describe_relations
+from polar_pipeline.warehouse.slices import columns_of
+from polar_pipeline.warehouse.writer import connect_writer
+
+LAYOUT_VERSION = 2
+VERSION_FILE = "layout-version"
+
+
+@dataclass(frozen=True)
+class Migration:
+    """What ``migrate_home`` did."""
+
+    from_version: int
+    history_start: date | None = None
+    rebuilt: tuple[str, ...] = field(default=())
+    users: tuple[str, ...] = field(default=())
+
+
+def layout_version(settings: Settings) -> int:
+    """The home's layout: the recorded version, 1 for a home with a warehouse but no record, else current."""
+    path = settings.home_dir / VERSION_FILE
+    if path.exists():
+        return int(path.read_text().strip())
+    return 1 if settings.warehouse_path.exists() else LAYOUT_VERSION
+
+
+def migrate_home(settings: Settings, graph: ModelGraph | None = None) -> Migration:
+    """Migrate the home to ``LAYOUT_VERSION`` if it is older; record the version either way."""
+    version = layout_version(settings)
+    if version >= LAYOUT_VERSION:
+        _record(settings)
+        return Migration(from_version=version)
+    start = history_start(settings)  # fixed from the data before anything else opens the warehouse
+    graph = graph or load_models(settings.sql_dir or DEFAULT_SQL_DIR)
+    expected = describe_relations(graph)
+    con = connect_writer(settings.warehouse_path)
+    try:
+        stale = [
+            model.name
+            for model in graph.tables
+            if _table_columns(con, model.relation) not in (None, expected[model.relation])
+        ]
+        users: tuple[str, ...] = ()
+        if stale:
+            users, first, last = _raw_extent(con)
+            for name in stale:
+                con.execute(f"DROP TABLE {graph[name].relation}")
+            if users and first is not None and last is not None:
+                run_models(con, graph, users, first, last, names=stale)
+    finally:
+        con.close()
+    _record(settings)
+    return Migration(from_version=version, history_start=start, rebuilt=tuple(stale), users=users)
+
+
+def _table_columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]] | None:
+    schema, _, table = relation.partition(".")
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema, table],
+    ).fetchone()
+    if not exists or not exists[0]:
+        return None
+    return columns_of(con.execute(f"SELECT * FROM {relation} LIMIT 0"))
+
+
+def _raw_extent(con: duckdb.DuckDBPyConnection) -> tuple[tuple[str, ...], date | None, date | None]:
+    """Every user with raw data, and the first and last raw day: the slice a full rebuild covers."""
+    union = " UNION ALL ".join(
+        f"SELECT user_id, day FROM raw.{table}"
+        for table in ("sleep", "nightly_recharge", "activity", "exercises")
+    )
+    users = tuple(u for (u,) in con.execute(f"SELECT DISTINCT user_id FROM ({union}) ORDER BY 1").fetchall())
+    row = con.execute(f"SELECT min(day), max(day) FROM ({union})").fetchone()
+    return users, (row[0] if row else None), (row[1] if row else None)
+
+
+def _record(settings: Settings) -> None:
+    path = settings.home_dir / VERSION_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text().strip() != str(LAYOUT_VERSION):
+        path.write_text(f"{LAYOUT_VERSION}\n")
