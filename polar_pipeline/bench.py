@@ -195,8 +195,13 @@ def _five_users_five_years(workdir: Path, today: date) -> None:
         started = time.perf_counter()
         stored = _collect_history(settings, sim_url, tokens, today, days=years)
         con = connect_writer(settings.warehouse_path)
-        try:
-            run_models(con, load_models(), list(tokens), today - timedelta(days=years + 27), today)
+        graph = load_models()
+        try:  # a year per slice, oldest first (a window reads the days before its slice)
+            year_start = today - timedelta(days=years + 27)
+            while year_start <= today:
+                year_end = min(year_start + timedelta(days=364), today)
+                run_models(con, graph, list(tokens), year_start, year_end)
+                year_start = year_end + timedelta(days=1)
         finally:
             con.close()
         _print(
