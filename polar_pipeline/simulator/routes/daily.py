@@ -91,19 +91,25 @@ class DailyRoutes:
         record = render_recharge(model, state)
         return self.sim.faults.corrupt(model.x_user_id, "nightly_recharge", state.date.isoformat(), record)
 
-    def sleep_list(self, request: Request, params: dict[str, str]) -> Response:
+    def _night_list(
+        self,
+        request: Request,
+        key: str,
+        render: Callable[[UserModel, DayState], dict[str, Any]],
+        recharge: bool,
+    ) -> Response:
+        """The window's nights (with Nightly Recharge only, when ``recharge``), rendered under ``key``."""
         account = data_account(self.sim, request)
         if isinstance(account, Response):
             return account
-        nights = self._window_nights(account.model, need_recharge=False)
-        return json_response(200, {"nights": [self._sleep_payload(account.model, s) for s in nights]})
+        nights = self._window_nights(account.model, need_recharge=recharge)
+        return json_response(200, {key: [render(account.model, night) for night in nights]})
+
+    def sleep_list(self, request: Request, params: dict[str, str]) -> Response:
+        return self._night_list(request, "nights", self._sleep_payload, recharge=False)
 
     def sleep_available(self, request: Request, params: dict[str, str]) -> Response:
-        account = data_account(self.sim, request)
-        if isinstance(account, Response):
-            return account
-        nights = self._window_nights(account.model, need_recharge=False)
-        return json_response(200, {"available": [render_sleep_available(s) for s in nights]})
+        return self._night_list(request, "available", lambda _, night: render_sleep_available(night), False)
 
     def _night_by_date(
         self,
@@ -127,11 +133,7 @@ class DailyRoutes:
         return self._night_by_date(request, params, self._sleep_payload, recharge=False)
 
     def recharge_list(self, request: Request, params: dict[str, str]) -> Response:
-        account = data_account(self.sim, request)
-        if isinstance(account, Response):
-            return account
-        nights = self._window_nights(account.model, need_recharge=True)
-        return json_response(200, {"recharges": [self._recharge_payload(account.model, s) for s in nights]})
+        return self._night_list(request, "recharges", self._recharge_payload, recharge=True)
 
     def recharge_by_date(self, request: Request, params: dict[str, str]) -> Response:
         return self._night_by_date(request, params, self._recharge_payload, recharge=True)
