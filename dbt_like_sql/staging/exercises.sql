@@ -17,47 +17,63 @@ WITH fields AS (
         raw_day,
         raw_payload,
         json_type(p) AS payload_type,
-        p ->> 'start_time' AS start_text,
-        json_type(p -> 'start_time_utc_offset') AS offset_type,
-        TRY_CAST(p ->> 'start_time_utc_offset' AS DOUBLE) AS offset_num,
-        json_type(p -> 'duration') AS duration_type,
-        p ->> 'duration' AS duration_text,
-        json_type(p -> 'device_id') AS device_type,
-        p ->> 'device_id' AS device_text,
-        json_type(p -> 'sport') AS sport_type,
-        p ->> 'sport' AS sport_text,
-        json_type(p -> 'detailed_sport_info') AS detailed_type,
-        p ->> 'detailed_sport_info' AS detailed_text,
-        json_type(p -> 'calories') AS kcal_type,
-        TRY_CAST(p ->> 'calories' AS DOUBLE) AS kcal_num,
-        json_type(p -> 'distance') AS distance_type,
-        TRY_CAST(p ->> 'distance' AS DOUBLE) AS distance_num,
-        json_type(p -> 'heart_rate') AS hr_object_type,
-        json_type(p -> 'heart_rate' -> 'average') AS hr_avg_type,
-        TRY_CAST(p -> 'heart_rate' ->> 'average' AS DOUBLE) AS hr_avg_num,
-        json_type(p -> 'heart_rate' -> 'maximum') AS hr_max_type,
-        TRY_CAST(p -> 'heart_rate' ->> 'maximum' AS DOUBLE) AS hr_max_num,
-        json_type(p -> 'training_load') AS legacy_type,
-        TRY_CAST(p ->> 'training_load' AS DOUBLE) AS legacy_num,
-        json_type(p -> 'training_load_pro') AS pro_type,
-        json_type(coalesce(p -> 'training_load_pro' -> 'cardio-load', p -> 'training_load_pro' -> 'cardio_load'))
+        v[1] ->> '$' AS start_text,
+        json_type(v[2]) AS offset_type,
+        TRY_CAST(v[2] ->> '$' AS DOUBLE) AS offset_num,
+        json_type(v[3]) AS duration_type,
+        v[3] ->> '$' AS duration_text,
+        json_type(v[4]) AS device_type,
+        v[4] ->> '$' AS device_text,
+        json_type(v[5]) AS sport_type,
+        v[5] ->> '$' AS sport_text,
+        json_type(v[6]) AS detailed_type,
+        v[6] ->> '$' AS detailed_text,
+        json_type(v[7]) AS kcal_type,
+        TRY_CAST(v[7] ->> '$' AS DOUBLE) AS kcal_num,
+        json_type(v[8]) AS distance_type,
+        TRY_CAST(v[8] ->> '$' AS DOUBLE) AS distance_num,
+        json_type(v[9]) AS hr_object_type,
+        json_type(v[9] -> 'average') AS hr_avg_type,
+        TRY_CAST(v[9] ->> 'average' AS DOUBLE) AS hr_avg_num,
+        json_type(v[9] -> 'maximum') AS hr_max_type,
+        TRY_CAST(v[9] ->> 'maximum' AS DOUBLE) AS hr_max_num,
+        json_type(v[10]) AS legacy_type,
+        TRY_CAST(v[10] ->> '$' AS DOUBLE) AS legacy_num,
+        json_type(v[11]) AS pro_type,
+        json_type(coalesce(v[11] -> 'cardio-load', v[11] -> 'cardio_load'))
             AS cardio_type,
         TRY_CAST(
-            coalesce(p -> 'training_load_pro' ->> 'cardio-load', p -> 'training_load_pro' ->> 'cardio_load') AS DOUBLE
+            coalesce(v[11] ->> 'cardio-load', v[11] ->> 'cardio_load') AS DOUBLE
         ) AS cardio_num,
-        json_type(coalesce(p -> 'training_load_pro' -> 'muscle-load', p -> 'training_load_pro' -> 'muscle_load'))
+        json_type(coalesce(v[11] -> 'muscle-load', v[11] -> 'muscle_load'))
             AS muscle_type,
         TRY_CAST(
-            coalesce(p -> 'training_load_pro' ->> 'muscle-load', p -> 'training_load_pro' ->> 'muscle_load') AS DOUBLE
+            coalesce(v[11] ->> 'muscle-load', v[11] ->> 'muscle_load') AS DOUBLE
         ) AS muscle_num,
         json_type(
-            coalesce(p -> 'training_load_pro' -> 'perceived-load', p -> 'training_load_pro' -> 'perceived_load')
+            coalesce(v[11] -> 'perceived-load', v[11] -> 'perceived_load')
         ) AS perceived_type,
         TRY_CAST(
-            coalesce(p -> 'training_load_pro' ->> 'perceived-load', p -> 'training_load_pro' ->> 'perceived_load')
+            coalesce(v[11] ->> 'perceived-load', v[11] ->> 'perceived_load')
             AS DOUBLE
         ) AS perceived_num
-    FROM staging.raw_records('{{ source("raw", "exercises") }}')
+    FROM (
+        -- One parse of the payload (a workout with samples is ~100 kB) for every field read below.
+        SELECT *, json_extract(p, [
+            '$.start_time',  -- v[1]
+            '$.start_time_utc_offset',  -- v[2]
+            '$.duration',  -- v[3]
+            '$.device_id',  -- v[4]
+            '$.sport',  -- v[5]
+            '$.detailed_sport_info',  -- v[6]
+            '$.calories',  -- v[7]
+            '$.distance',  -- v[8]
+            '$.heart_rate',  -- v[9]
+            '$.training_load',  -- v[10]
+            '$.training_load_pro'  -- v[11]
+        ]) AS v
+        FROM staging.raw_records('{{ source("raw", "exercises") }}')
+    )
 ),
 
 parsed AS (
