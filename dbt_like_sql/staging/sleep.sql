@@ -16,45 +16,67 @@ WITH fields AS (
         raw_day,
         raw_payload,
         json_type(p) AS payload_type,
-        p ->> 'date' AS date_text,
-        p ->> 'sleep_start_time' AS start_text,
-        p ->> 'sleep_end_time' AS end_text,
-        json_type(p -> 'device_id') AS device_type,
-        p ->> 'device_id' AS device_text,
-        json_type(p -> 'light_sleep') AS light_type,
-        TRY_CAST(p ->> 'light_sleep' AS DOUBLE) AS light_num,
-        json_type(p -> 'deep_sleep') AS deep_type,
-        TRY_CAST(p ->> 'deep_sleep' AS DOUBLE) AS deep_num,
-        json_type(p -> 'rem_sleep') AS rem_type,
-        TRY_CAST(p ->> 'rem_sleep' AS DOUBLE) AS rem_num,
-        json_type(p -> 'unrecognized_sleep_stage') AS unrecognized_type,
-        TRY_CAST(p ->> 'unrecognized_sleep_stage' AS DOUBLE) AS unrecognized_num,
-        json_type(p -> 'total_interruption_duration') AS interruption_type,
-        TRY_CAST(p ->> 'total_interruption_duration' AS DOUBLE) AS interruption_num,
-        json_type(p -> 'sleep_score') AS score_type,
-        TRY_CAST(p ->> 'sleep_score' AS DOUBLE) AS score_num,
-        json_type(p -> 'continuity') AS continuity_type,
-        TRY_CAST(p ->> 'continuity' AS DOUBLE) AS continuity_num,
-        json_type(p -> 'continuity_class') AS continuity_class_type,
-        TRY_CAST(p ->> 'continuity_class' AS DOUBLE) AS continuity_class_num,
-        json_type(p -> 'sleep_charge') AS charge_type,
-        TRY_CAST(p ->> 'sleep_charge' AS DOUBLE) AS charge_num,
-        json_type(p -> 'sleep_goal') AS goal_type,
-        TRY_CAST(p ->> 'sleep_goal' AS DOUBLE) AS goal_num,
-        json_type(p -> 'sleep_rating') AS rating_type,
-        TRY_CAST(p ->> 'sleep_rating' AS DOUBLE) AS rating_num,
+        v[1] ->> '$' AS date_text,
+        v[2] ->> '$' AS start_text,
+        v[3] ->> '$' AS end_text,
+        json_type(v[4]) AS device_type,
+        v[4] ->> '$' AS device_text,
+        json_type(v[5]) AS light_type,
+        TRY_CAST(v[5] ->> '$' AS DOUBLE) AS light_num,
+        json_type(v[6]) AS deep_type,
+        TRY_CAST(v[6] ->> '$' AS DOUBLE) AS deep_num,
+        json_type(v[7]) AS rem_type,
+        TRY_CAST(v[7] ->> '$' AS DOUBLE) AS rem_num,
+        json_type(v[8]) AS unrecognized_type,
+        TRY_CAST(v[8] ->> '$' AS DOUBLE) AS unrecognized_num,
+        json_type(v[9]) AS interruption_type,
+        TRY_CAST(v[9] ->> '$' AS DOUBLE) AS interruption_num,
+        json_type(v[10]) AS score_type,
+        TRY_CAST(v[10] ->> '$' AS DOUBLE) AS score_num,
+        json_type(v[11]) AS continuity_type,
+        TRY_CAST(v[11] ->> '$' AS DOUBLE) AS continuity_num,
+        json_type(v[12]) AS continuity_class_type,
+        TRY_CAST(v[12] ->> '$' AS DOUBLE) AS continuity_class_num,
+        json_type(v[13]) AS charge_type,
+        TRY_CAST(v[13] ->> '$' AS DOUBLE) AS charge_num,
+        json_type(v[14]) AS goal_type,
+        TRY_CAST(v[14] ->> '$' AS DOUBLE) AS goal_num,
+        json_type(v[15]) AS rating_type,
+        TRY_CAST(v[15] ->> '$' AS DOUBLE) AS rating_num,
         list_filter(
-            map_values(TRY_CAST(p -> 'heart_rate_samples' AS MAP(VARCHAR, DOUBLE))), lambda bpm: bpm > 0
+            map_values(TRY_CAST(v[16] AS MAP(VARCHAR, DOUBLE))), lambda bpm: bpm > 0
         ) AS heart_rates,
-        json_type(p -> 'hypnogram') AS hypnogram_type,
+        json_type(v[17]) AS hypnogram_type,
         CASE
-            WHEN json_type(p -> 'hypnogram') = 'OBJECT'
+            WHEN json_type(v[17]) = 'OBJECT'
                 THEN list_transform(
-                    json_keys(p -> 'hypnogram'),
-                    lambda k: json_extract(p -> 'hypnogram', '$."' || k || '"')
+                    json_keys(v[17]),
+                    lambda k: json_extract(v[17], '$."' || k || '"')
                 )
         END AS stage_values
-    FROM staging.raw_records('{{ source("raw", "sleep") }}')
+    FROM (
+        -- One parse of the payload (hypnogram and heart-rate series included) for every field read below.
+        SELECT *, json_extract(p, [
+            '$.date',  -- v[1]
+            '$.sleep_start_time',  -- v[2]
+            '$.sleep_end_time',  -- v[3]
+            '$.device_id',  -- v[4]
+            '$.light_sleep',  -- v[5]
+            '$.deep_sleep',  -- v[6]
+            '$.rem_sleep',  -- v[7]
+            '$.unrecognized_sleep_stage',  -- v[8]
+            '$.total_interruption_duration',  -- v[9]
+            '$.sleep_score',  -- v[10]
+            '$.continuity',  -- v[11]
+            '$.continuity_class',  -- v[12]
+            '$.sleep_charge',  -- v[13]
+            '$.sleep_goal',  -- v[14]
+            '$.sleep_rating',  -- v[15]
+            '$.heart_rate_samples',  -- v[16]
+            '$.hypnogram'  -- v[17]
+        ]) AS v
+        FROM staging.raw_records('{{ source("raw", "sleep") }}')
+    )
 ),
 
 typed AS (
