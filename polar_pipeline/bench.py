@@ -321,7 +321,6 @@ def main() -> int:
                     "-m",
                     "polar_pipeline.warehouse.probe",
                     str(settings.snapshots_dir),
-                    "600",
                     "SELECT count(*) FROM marts.daily_metrics",
                 ],
                 stdout=subprocess.PIPE,

@@ -156,7 +156,15 @@ def _served_relations(
 
 
 class SnapshotUnavailable(RuntimeError):
-    """No snapshot has been published yet, or the current one cannot be opened."""
+    """No snapshot can be read: none published yet (``SnapshotNotPublished``) or it cannot be opened."""
+
+
+class SnapshotNotPublished(SnapshotUnavailable):
+    """Nothing has been published yet: a state, not a failure."""
+
+
+class SnapshotOpenFailed(SnapshotUnavailable):
+    """The pointer names a generation that could not be opened, even after re-reading the pointer."""
 
 
 class _OpenGeneration:
@@ -187,7 +195,7 @@ class SnapshotReader:
         for _ in range(5):
             info = read_pointer(self.snapshots_dir)
             if info is None:
-                raise SnapshotUnavailable("no serving snapshot has been published yet")
+                raise SnapshotNotPublished("no serving snapshot has been published yet")
             with self._lock:
                 handle = self._open.get(info.generation)
                 if handle is None:
@@ -200,7 +208,7 @@ class SnapshotReader:
                 handle.borrowed += 1
                 self._latest = max(self._latest or 0, info.generation)
                 return handle
-        raise SnapshotUnavailable(f"could not open the current snapshot: {last_error}")
+        raise SnapshotOpenFailed(f"could not open the current snapshot: {last_error}")
 
     def _release(self, handle: _OpenGeneration) -> None:
         with self._lock:

@@ -129,7 +129,7 @@ def test_a_reader_process_sees_no_errors_and_no_half_written_partition(pipeline:
     nights = "SELECT user_id, count(*) FROM marts.daily_metrics WHERE sleep_start IS NOT NULL GROUP BY ALL"
     before = dict(pipeline.query(nights))  # the snapshot serves marts: nights per user, before and after
     probe = subprocess.Popen(
-        [sys.executable, "-m", "polar_pipeline.warehouse.probe", str(pipeline.settings.snapshots_dir), "25",
+        [sys.executable, "-m", "polar_pipeline.warehouse.probe", str(pipeline.settings.snapshots_dir),
          nights + " ORDER BY ALL"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -139,9 +139,11 @@ def test_a_reader_process_sees_no_errors_and_no_half_written_partition(pipeline:
     assert sync(pipeline.settings, days=28, until=later, instance=pipeline.instance).success
     assert publish(pipeline.settings, instance=pipeline.instance)
     after = dict(pipeline.query(nights))
+    probe.terminate()  # stopped by a signal once the work is done, not by a timer
     out, _ = probe.communicate(timeout=60)
     report = json.loads(out)
-    assert report["errors"] == []
+    assert report["errors"] == [] and report["failed"] == 0 and report["stopped_by_signal"]
+    assert report["not_published"] == 0 and report["relations"] >= 8
     assert report["reads"] > 20
     allowed = {tuple(sorted((u, str(n)) for u, n in state.items())) for state in (before, after)}
     seen_states = {tuple(tuple(row) for row in result) for _generation, result in report["seen"]}

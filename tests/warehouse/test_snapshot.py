@@ -6,8 +6,10 @@ import json
 import os
 import subprocess
 import sys
+import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -90,31 +92,59 @@ def test_separate_reader_process_sees_no_errors_and_no_half_batches(tmp_path: Pa
     batch_size = 50
     write_batch(warehouse, 0, batch_size)
     publish(warehouse, snapshots)
-    probe = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "polar_pipeline.warehouse.probe",
-            str(snapshots),
-            "6",
-            "SELECT count(*) FROM raw.sleep",
-        ],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert probe.stderr is not None
-    assert probe.stderr.readline().strip() == "ready"
+    probe = start_probe(snapshots, "SELECT count(*) FROM raw.sleep")
     batches = 1
-    while probe.poll() is None and batches < 40:
+    while batches < 40:
         write_batch(warehouse, batches, batch_size)
         publish(warehouse, snapshots)
         batches += 1
-    out, _ = probe.communicate(timeout=30)
+    out = stop_probe(probe)
     report = json.loads(out)
-    assert report["errors"] == []
+    assert report["errors"] == [] and report["failed"] == 0
+    assert report["stopped_by_signal"] and report["not_published"] == 0
+    assert report["relations"] >= 4  # every table of the snapshot was read, each time
     assert report["reads"] > 50
     counts = {int(result[0][0]) for _generation, result in report["seen"]}
     assert len(counts) > 1, "the reader should have seen several generations"
     assert all(count % batch_size == 0 for count in counts), counts
+
+
+def start_probe(snapshots: Path, query: str) -> subprocess.Popen[str]:
+    probe = subprocess.Popen(
+        [sys.executable, "-m", "polar_pipeline.warehouse.probe", str(snapshots), query],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert probe.stderr is not None and probe.stderr.readline().strip() == "ready"
+    return probe
+
+
+def stop_probe(probe: subprocess.Popen[str]) -> str:
+    probe.terminate()
+    out, _ = probe.communicate(timeout=60)
+    return out
+
+
+def _probe_report(snapshots: Path) -> dict[str, Any]:
+    """Half a second of probing (it loops from "ready" on, dozens of tries), then stop it by signal."""
+    probe = start_probe(snapshots, "SELECT 1")
+    time.sleep(0.5)
+    report: dict[str, Any] = json.loads(stop_probe(probe))
+    return report
+
+
+def test_the_probe_counts_not_yet_published_apart_from_a_snapshot_it_cannot_open(tmp_path: Path) -> None:
+    snapshots = tmp_path / "serving"
+    snapshots.mkdir()
+    nothing = _probe_report(snapshots)
+    assert nothing["not_published"] > 0 and nothing["failed"] == 0 and nothing["stopped_by_signal"]
+
+    # A pointer to a generation that is not there (or not a database) is a failure, not "not yet".
+    (snapshots / "CURRENT.json").write_text(
+        json.dumps(
+            {"generation": 7, "file": "serving-00000007.duckdb", "published_at": "2026-01-01T00:00:00+00:00"}
+        )
+    )
+    (snapshots / "serving-00000007.duckdb").write_bytes(b"not a database")
+    broken = _probe_report(snapshots)
+    assert broken["failed"] > 0 and broken["reads"] == 0
+    assert all("could not open" in error for error in broken["errors"]), broken["errors"][:2]
