@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 
 from polar_pipeline.settings import Settings
+from polar_pipeline.warehouse.schema import raw_extent
 
 RECORD_NAME = "history-start"
 ACCESSLINK_WINDOW_DAYS = 28
@@ -57,19 +58,7 @@ def first_data_day(warehouse: Path) -> date | None:
         return None
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        tables = {
-            name
-            for (name,) in con.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'"
-            ).fetchall()
-        }
-        days = [
-            row[0]
-            for table in sorted(tables & {"sleep", "nightly_recharge", "activity", "exercises"})
-            for row in con.execute(f"SELECT min(day) FROM raw.{table}").fetchall()
-            if row[0] is not None
-        ]
-        return min(days) if days else None
+        return raw_extent(con)[1]
     finally:
         con.close()
 

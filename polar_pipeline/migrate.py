@@ -16,13 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-import duckdb
-
 from polar_pipeline.history import history_start
 from polar_pipeline.settings import Settings
 from polar_pipeline.sqlmodels import DEFAULT_SQL_DIR, ModelGraph, load_models, run_models
 from polar_pipeline.sqlmodels.catalog import describe_relations
-from polar_pipeline.warehouse.slices import columns_of
+from polar_pipeline.warehouse.schema import raw_extent
+from polar_pipeline.warehouse.slices import existing_columns
 from polar_pipeline.warehouse.writer import connect_writer
 
 LAYOUT_VERSION = 2
@@ -61,11 +60,11 @@ def migrate_home(settings: Settings, graph: ModelGraph | None = None) -> Migrati
         stale = [
             model.name
             for model in graph.tables
-            if _table_columns(con, model.relation) not in (None, expected[model.relation])
+            if existing_columns(con, model.relation) not in (None, expected[model.relation])
         ]
         users: tuple[str, ...] = ()
         if stale:
-            users, first, last = _raw_extent(con)
+            users, first, last = raw_extent(con)
             for name in stale:
                 con.execute(f"DROP TABLE {graph[name].relation}")
             if users and first is not None and last is not None:
@@ -74,28 +73,6 @@ def migrate_home(settings: Settings, graph: ModelGraph | None = None) -> Migrati
         con.close()
     _record(settings)
     return Migration(from_version=version, history_start=start, rebuilt=tuple(stale), users=users)
-
-
-def _table_columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]] | None:
-    schema, _, table = relation.partition(".")
-    exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-        [schema, table],
-    ).fetchone()
-    if not exists or not exists[0]:
-        return None
-    return columns_of(con.execute(f"SELECT * FROM {relation} LIMIT 0"))
-
-
-def _raw_extent(con: duckdb.DuckDBPyConnection) -> tuple[tuple[str, ...], date | None, date | None]:
-    """Every user with raw data, and the first and last raw day: the slice a full rebuild covers."""
-    union = " UNION ALL ".join(
-        f"SELECT user_id, day FROM raw.{table}"
-        for table in ("sleep", "nightly_recharge", "activity", "exercises")
-    )
-    users = tuple(u for (u,) in con.execute(f"SELECT DISTINCT user_id FROM ({union}) ORDER BY 1").fetchall())
-    row = con.execute(f"SELECT min(day), max(day) FROM ({union})").fetchone()
-    return users, (row[0] if row else None), (row[1] if row else None)
 
 
 def _record(settings: Settings) -> None:

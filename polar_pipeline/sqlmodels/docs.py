@@ -117,9 +117,7 @@ def _samples_section() -> str:
             "| column | type |",
             "|---|---|",
         ]
-        for spec in kind.columns.split(","):
-            name, column_type = spec.strip().split(" ", 1)
-            lines.append(f"| `{name}` | {column_type} |")
+        lines += [f"| `{name}` | {column_type} |" for name, column_type in kind.column_types]
     return "\n".join(lines)
 
 

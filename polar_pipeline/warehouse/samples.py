@@ -50,6 +50,12 @@ class SampleKind:
     select: str
     columns: str
 
+    @property
+    def column_types(self) -> list[tuple[str, str]]:
+        """(name, DuckDB type) of the columns ``select`` returns."""
+        pairs = [spec.strip().partition(" ") for spec in self.columns.split(",")]
+        return [(name, column_type) for name, _, column_type in pairs]
+
 
 SAMPLE_KINDS: tuple[SampleKind, ...] = (
     SampleKind(
@@ -185,15 +191,9 @@ def sample_views_sql(
                 f"QUALIFY rank() OVER (PARTITION BY {keys} ORDER BY fetched_at DESC) = 1"
             )
         else:
-            names = ", ".join(
-                f"CAST(NULL AS {spec.split(' ', 1)[1]}) AS {spec.split(' ', 1)[0]}" for spec in _specs(kind)
-            )
+            names = ", ".join(f"CAST(NULL AS {kind_type}) AS {name}" for name, kind_type in kind.column_types)
             statements.append(f"CREATE OR REPLACE VIEW {schema}.{kind.name} AS SELECT {names} WHERE false")
     return statements
-
-
-def _specs(kind: SampleKind) -> list[str]:
-    return [spec.strip() for spec in kind.columns.split(",")]
 
 
 def _sql_path(path: Path) -> str:

@@ -6,6 +6,7 @@ Raw tables are the only copy of data AccessLink has forgotten, so they are upser
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 import duckdb
 
@@ -67,3 +68,25 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     for table in RAW_TABLES.values():
         con.execute(table.ddl())
     con.execute(QUARANTINE_DDL)
+
+
+def raw_extent(con: duckdb.DuckDBPyConnection) -> tuple[tuple[str, ...], date | None, date | None]:
+    """Every user with a raw record, and the first and last raw day (None, None when there is none).
+
+    Reads only the raw tables that exist, so it also answers for a warehouse that has never been written.
+    """
+    present = {
+        name
+        for (name,) in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'"
+        ).fetchall()
+    }
+    tables = [table.qualified for table in RAW_TABLES.values() if table.name in present]
+    if not tables:
+        return (), None, None
+    days = " UNION ALL ".join(f"SELECT user_id, day FROM {table}" for table in tables)
+    users = tuple(
+        user for (user,) in con.execute(f"SELECT DISTINCT user_id FROM ({days}) ORDER BY 1").fetchall()
+    )
+    row = con.execute(f"SELECT min(day), max(day) FROM ({days})").fetchone()
+    return users, (row[0] if row else None), (row[1] if row else None)

@@ -68,6 +68,18 @@ def columns_of(cursor: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
     return [(str(column[0]), str(column[1])) for column in cursor.description or []]
 
 
+def existing_columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]] | None:
+    """(name, type) of the columns of the table ``relation``, or None when there is no such table."""
+    schema, _, table = relation.partition(".")
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema, table],
+    ).fetchone()
+    if not exists or not exists[0]:
+        return None
+    return columns_of(con.execute(f"SELECT * FROM {relation} LIMIT 0"))
+
+
 def ensure_table(con: duckdb.DuckDBPyConnection, relation: str, columns: Sequence[tuple[str, str]]) -> None:
     """Create ``relation`` with ``columns`` if missing; refuse to write into a table of another shape.
 
@@ -80,17 +92,13 @@ def ensure_table(con: duckdb.DuckDBPyConnection, relation: str, columns: Sequenc
             raise TableShapeError(
                 f"{relation}: a slice table must have {column} {column_type} (got {names.get(column)})"
             )
-    schema, _, table = relation.partition(".")
-    exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-        [schema, table],
-    ).fetchone()
-    if not exists or not exists[0]:
+    current = existing_columns(con, relation)
+    if current is None:
+        schema = relation.partition(".")[0]
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         body = ",\n    ".join(f'"{name}" {column_type}' for name, column_type in columns)
         con.execute(f"CREATE TABLE {relation} (\n    {body}\n)")
         return
-    current = columns_of(con.execute(f"SELECT * FROM {relation} LIMIT 0"))
     if current != list(columns):
         raise TableShapeError(
             f"{relation} has columns {current} but the new rows have {list(columns)}; derived tables are "
