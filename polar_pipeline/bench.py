@@ -82,8 +82,8 @@ def _bookkeeping_ms(settings: Settings, instance: Any, today: date) -> float:
     (60-day trailing mappings) and one more, over one user × 365 days in one run."""
     import dagster as dg
 
-    from polar_pipeline.defs.transform.assets import trailing_window_mapping
     from polar_pipeline.orchestration.partitions import range_tags, user_day_partitions
+    from polar_pipeline.orchestration.window_mapping import trailing_window_mapping
 
     partitions = user_day_partitions(settings)
 

@@ -19,8 +19,9 @@ import dagster as dg
 
 from polar_pipeline.defs.ingest.assets import raw_asset_key
 from polar_pipeline.defs.transform.checks import check_results, check_specs
-from polar_pipeline.orchestration.partitions import DAY_DIMENSION, USERS_DIMENSION, partition_scope
+from polar_pipeline.orchestration.partitions import partition_scope
 from polar_pipeline.orchestration.resources import DUCKDB_POOL, WarehouseResource
+from polar_pipeline.orchestration.window_mapping import trailing_window_mapping
 from polar_pipeline.sqlmodels import ModelGraph, SourceTable, SqlModel, run_table_model
 
 _CheckedResult = dg.MaterializeResult
@@ -46,21 +47,6 @@ class TransformAssets:
 def model_key(model: SqlModel) -> dg.AssetKey:
     """``staging/sleep``, ``marts/daily_metrics``: the schema-qualified relation as a two-part key."""
     return dg.AssetKey([model.schema, model.name])
-
-
-def trailing_window_mapping(window_days: int) -> dg.MultiPartitionMapping:
-    """Same user, and the days [day - window_days, day]; days before the partition start are simply absent."""
-    return dg.MultiPartitionMapping(
-        {
-            DAY_DIMENSION: dg.DimensionPartitionMapping(
-                DAY_DIMENSION,
-                dg.TimeWindowPartitionMapping(
-                    start_offset=-window_days, allow_nonexistent_upstream_partitions=True
-                ),
-            ),
-            USERS_DIMENSION: dg.DimensionPartitionMapping(USERS_DIMENSION, dg.IdentityPartitionMapping()),
-        }
-    )
 
 
 def build_transform_assets(
