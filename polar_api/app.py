@@ -25,6 +25,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="polar-flow API", version=__version__, lifespan=lifespan)
     app.state.reader = reader
+    app.state.settings = settings
 
     @app.exception_handler(SnapshotUnavailable)
     async def snapshot_unavailable(_: Request, exc: SnapshotUnavailable) -> JSONResponse:

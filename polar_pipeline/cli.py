@@ -23,7 +23,7 @@ def _cmd_simulator(args: argparse.Namespace) -> int:
     config = SimulatorConfig(
         seed=args.seed,
         users=args.users,
-        today=date.fromisoformat(args.today) if args.today else None,
+        today=date.fromisoformat(args.today) if args.today else get_settings().today,
         history_days=args.history_days,
         faults=faults,
     )
@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--port", type=int, default=8765)
     sim.add_argument("--seed", type=int, default=42)
     sim.add_argument("--users", type=int, default=3)
-    sim.add_argument("--today", help="simulated date YYYY-MM-DD (default: the real date)")
+    sim.add_argument("--today", help="simulated date YYYY-MM-DD (default: POLAR_TODAY, else the real date)")
     sim.add_argument("--history-days", type=int, default=730)
     sim.add_argument("--faults", help="JSON of FaultConfig fields, e.g. '{\"server_error_rate\": 0.1}'")
     sim.set_defaults(handler=_cmd_simulator)

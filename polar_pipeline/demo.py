@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from polar_pipeline import clock
 from polar_pipeline.settings import Settings, simulator_environment
 
 DEMO_USERS = 3
@@ -96,7 +97,7 @@ def run_demo() -> int:
 
     sim_port = _free_port(8765)
     sim_url = f"http://127.0.0.1:{sim_port}"
-    real_today = date.today()
+    real_today = clock.today(configured)
     sim_start = real_today - timedelta(days=HISTORY_DAYS)
     # The day axis starts at the first day the demo fetches (its first 28-day window), not years before.
     first_day = sim_start - timedelta(days=WINDOW_DAYS - 1)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 
+from polar_pipeline import clock
 from polar_pipeline.settings import Settings
 from polar_pipeline.warehouse.schema import raw_extent
 
@@ -30,7 +31,7 @@ def history_start(settings: Settings, *, today: date | None = None) -> date:
     recorded = _read(settings)
     if recorded is not None:
         return recorded
-    fallback = (today or date.today()) - timedelta(days=ACCESSLINK_WINDOW_DAYS)
+    fallback = (today or clock.today(settings)) - timedelta(days=ACCESSLINK_WINDOW_DAYS)
     try:
         first = first_data_day(settings.warehouse_path)
     except duckdb.IOException:

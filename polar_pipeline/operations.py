@@ -9,6 +9,7 @@ from datetime import date, timedelta
 
 import dagster as dg
 
+from polar_pipeline import clock
 from polar_pipeline.accesslink import AccessLinkClient
 from polar_pipeline.control_store import ControlStore, StoredUser, load_or_create_key, validate_user_id
 from polar_pipeline.defs.pipeline.definitions import PIPELINE_JOB
@@ -117,7 +118,7 @@ def sync(
         raise ValueError(f"unknown user(s) {', '.join(missing)}: add them with `polar-flow users add`")
     if not chosen:
         raise ValueError("no users yet: add one with `polar-flow users add`")
-    last_day = until or date.today()
+    last_day = until or clock.today(settings)
     first_day = last_day - timedelta(days=days - 1)
     ordered = [u for u in known if u in chosen]  # the user dimension's range follows insertion order
     if ordered != known[known.index(ordered[0]) : known.index(ordered[-1]) + 1]:

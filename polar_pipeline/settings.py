@@ -32,6 +32,10 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("POLAR_HISTORY_START", "POLAR_PARTITION_START_DATE"),
         description="first day of the day axis (YYYY-MM-DD); unset: fixed at first setup (history.py)",
     )
+    today: date | None = Field(
+        default=None,
+        description="a frozen calendar day (YYYY-MM-DD) for tests and demos: every 'today' is this day",
+    )
     encryption_key: str = Field(
         default="", description="Fernet key for Polar tokens; else a 0600 key file is used"
     )

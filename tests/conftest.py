@@ -24,13 +24,16 @@ from tests.support.servers import serve_asgi
 RAW_TABLE_NAMES = ("sleep", "nightly_recharge", "activity", "exercises", "quarantine")
 TEST_HISTORY_START = "2024-01-01"
 """The day axis of every test instance: before all simulated data the tests use (2025 on), fixed."""
+TEST_TODAY = date(2026, 3, 1)
+"""The calendar every test lives on (``POLAR_TODAY``): inputs never change with the real date."""
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Never touch a real ~/.polar-flow: the session gets its own POLAR_HOME and a fixed history start."""
+    """Never touch a real ~/.polar-flow: a private POLAR_HOME, a fixed history start and a fixed day."""
     home = Path(tempfile.mkdtemp(prefix="polar-test-home-"))
     os.environ["POLAR_HOME"] = str(home)
     os.environ["POLAR_HISTORY_START"] = TEST_HISTORY_START
+    os.environ["POLAR_TODAY"] = TEST_TODAY.isoformat()
     os.environ.pop("DAGSTER_HOME", None)
 
 
@@ -78,8 +81,8 @@ class Pipeline:
 
 @pytest.fixture
 def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
-    # A frozen simulated clock (noon today): a moving one legitimately changes today's activity between runs.
-    app = create_app(SimulatorConfig(seed=11, users=3, today=date.today()))
+    # A frozen simulated clock (noon on the test day): a moving one changes today's activity between runs.
+    app = create_app(SimulatorConfig(seed=11, users=3, today=TEST_TODAY))
     with serve_asgi(app) as sim_url:
         home = tmp_path / "home"
         shm = Path("/dev/shm")

@@ -20,7 +20,7 @@ from polar_api.read.users import user_exists
 from polar_pipeline.operations import publish, sync
 from polar_pipeline.settings import Settings
 from polar_pipeline.warehouse.snapshot import publish_snapshot, read_pointer
-from tests.conftest import Pipeline
+from tests.conftest import TEST_TODAY, Pipeline
 from tests.support.servers import serve_asgi
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -49,9 +49,9 @@ NIGHT_FIELDS = [
 def _sync_two_windows_and_publish(pipeline: Pipeline, user_count: int) -> list[str]:
     """Two 28-day syncs (the older window first) and one publish; the registered user ids."""
     users = pipeline.add_users(user_count)
-    pipeline.sim("POST", "/sim/clock", json={"today": (date.today() - timedelta(days=28)).isoformat()})
+    pipeline.sim("POST", "/sim/clock", json={"today": (TEST_TODAY - timedelta(days=28)).isoformat()})
     assert sync(pipeline.settings, days=28, until=pipeline.sim_today(), instance=pipeline.instance).success
-    pipeline.sim("POST", "/sim/clock", json={"today": date.today().isoformat()})
+    pipeline.sim("POST", "/sim/clock", json={"today": TEST_TODAY.isoformat()})
     assert sync(pipeline.settings, days=28, instance=pipeline.instance).success
     assert publish(pipeline.settings, instance=pipeline.instance)
     return users
@@ -75,7 +75,7 @@ def test_sleep_route_returns_last_n_nights_with_upstream_field_names(pipeline: P
         nights = httpx.get(f"{api}/api/v1/users/{users[0]}/sleep", params={"days": 30}, timeout=10).json()
         stored = pipeline.query(
             "SELECT count(*) FROM raw.sleep WHERE user_id = ? AND day >= ?",
-            [users[0], date.today() - timedelta(days=30)],
+            [users[0], TEST_TODAY - timedelta(days=30)],
         )[0][0]
         assert len(nights) == stored and 24 <= stored <= 31  # a few nights are planted as not worn
         assert [n["date"] for n in nights] == sorted((n["date"] for n in nights), reverse=True)
@@ -94,7 +94,7 @@ def test_sleep_route_returns_last_n_nights_with_upstream_field_names(pipeline: P
         assert night["sleep_score"] == raw["sleep_score"]
 
         other = httpx.get(f"{api}/api/v1/users/{users[1]}/sleep", params={"days": 7}, timeout=10).json()
-        assert 1 <= len(other) <= 8 and all(n["date"] >= str(date.today() - timedelta(days=7)) for n in other)
+        assert 1 <= len(other) <= 8 and all(n["date"] >= str(TEST_TODAY - timedelta(days=7)) for n in other)
 
         assert httpx.get(f"{api}/api/v1/users/nobody/sleep", timeout=10).status_code == 404
         bad_days = httpx.get(f"{api}/api/v1/users/{users[0]}/sleep", params={"days": 0}, timeout=10)
@@ -140,17 +140,14 @@ def test_sleep_route_answers_what_the_old_staging_query_answered(pipeline: Pipel
         with serve_asgi(create_app(pipeline.settings)) as api:
             for user in users:
                 for days in (7, 30, 365):
-                    before = date.today()
                     response = httpx.get(
                         f"{api}/api/v1/users/{user}/sleep", params={"days": days}, timeout=10
                     )
                     assert response.status_code == 200, response.text
                     nights = response.json()
-                    # The route reads the clock itself: two candidate days only if midnight passed meanwhile.
-                    candidates = {today - timedelta(days=days) for today in (before, date.today())}
-                    oracle = {since: _old_query_nights(snapshot, user, since) for since in candidates}
-                    since = next((s for s, rows in oracle.items() if rows == nights), min(candidates))
-                    assert nights == oracle[since], f"user {user}, days={days}"
+                    # The route's "today" is POLAR_TODAY, the test calendar: no midnight race.
+                    since = TEST_TODAY - timedelta(days=days)
+                    assert nights == _old_query_nights(snapshot, user, since), f"user {user}, days={days}"
                     read = [night.model_dump(mode="json") for night in sleep_nights(marts_only, user, since)]
                     assert read == nights, f"marts-only copy, user {user}, days={days}"
                     compared += nights
@@ -230,7 +227,7 @@ def _relations(node: Any) -> Iterator[tuple[str, str]]:
 
 
 def test_the_sleep_query_reads_marts_only() -> None:
-    today = date.today()
+    today = TEST_TODAY
     con = _hand_built_marts(today)
     try:
         schemas = {
@@ -274,7 +271,7 @@ def test_the_sleep_query_reads_marts_only() -> None:
 
 
 def test_sleep_route_tells_an_unknown_user_from_a_known_user_without_nights(tmp_path: Path) -> None:
-    today = date.today()
+    today = TEST_TODAY
     settings = Settings(home=tmp_path / "home")
     con = _hand_built_marts(today)
     try:
