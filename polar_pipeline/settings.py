@@ -53,9 +53,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DAGSTER_EVENT_BATCH_SIZE"),
         description="events Dagster writes per batch (one transaction per shard); 0 writes one by one",
     )
-    debug_pause_before_commit: float = Field(
-        default=0.0, ge=0, description="crash tests: hold each warehouse write open this long before COMMIT"
+    debug_pause_at: str = Field(
+        default="",
+        description="crash tests: comma-separated pause points (commit:*, model:*, publish:*; writer.py)",
     )
+    debug_pause_seconds: float = Field(default=60.0, ge=0, description="crash tests: length of each pause")
     demo_exit_after_materialize: bool = Field(
         default=False,
         validation_alias=AliasChoices("DEMO_EXIT_AFTER_MATERIALIZE"),

@@ -17,7 +17,7 @@ from polar_pipeline.accesslink import AccessLinkClient
 from polar_pipeline.control_store import ControlStore, load_or_create_key
 from polar_pipeline.settings import Settings, get_settings
 from polar_pipeline.warehouse.schema import ensure_raw_schema
-from polar_pipeline.warehouse.writer import connect_writer, pause_before_every_commit
+from polar_pipeline.warehouse.writer import arm_pause_points, connect_writer
 
 DUCKDB_POOL = "duckdb"
 
@@ -30,7 +30,8 @@ class WarehouseResource(DuckDBResource):
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        pause_before_every_commit(get_settings().debug_pause_before_commit)
+        settings = get_settings()
+        arm_pause_points(settings.debug_pause_at.split(","), settings.debug_pause_seconds)
         con = connect_writer(Path(self.database))
         try:
             ensure_raw_schema(con)

@@ -90,7 +90,7 @@ def run_table_model(
     read_from = first_day - timedelta(days=model.window_days)
     all_params = {**user_day_slice.params, "read_from": read_from}
     model_params = {key: all_params[key] for key in model.parameters}
-    with transaction(con):
+    with transaction(con, model.relation):
         create_views(con, graph)
         try:
             written = replace_slice(con, model.relation, user_day_slice, model.sql, model_params)

@@ -160,7 +160,7 @@ def store_raw_batches(
     """
     table = RAW_TABLES[stream]
     changed = quarantined = 0
-    with transaction(con):
+    with transaction(con, table.qualified):
         for user_id, batch in batches.items():
             changed += upsert_raw_records(
                 con, table, user_id, batch.records, source=source, fetched_at=fetched_at

@@ -25,6 +25,7 @@ from pathlib import Path
 import duckdb
 
 from polar_pipeline.warehouse.samples import sample_views_sql, sync_sample_store
+from polar_pipeline.warehouse.writer import pause_point
 
 POINTER_NAME = "CURRENT.json"
 SERVED_SCHEMAS: tuple[str, ...] = ("marts", "analytics")
@@ -104,24 +105,30 @@ def publish_snapshot(
 
     if samples_dir is not None:
         sync_sample_store(con, samples_dir)
+        pause_point("publish:samples-stored")
     served = _served_relations(con, schemas, tables)
     con.execute(f"ATTACH '{tmp_path.as_posix()}' AS serving_copy")
     try:
         for schema in sorted({schema for schema, _ in served}):
             con.execute(f'CREATE SCHEMA IF NOT EXISTS serving_copy."{schema}"')
-        for schema, table in served:
+        for index, (schema, table) in enumerate(served):
             con.execute(
                 f'CREATE TABLE serving_copy."{schema}"."{table}" AS SELECT * FROM "{schema}"."{table}"'
             )
+            if index == 0:
+                pause_point("publish:copying")
         if samples_dir is not None:
             for statement in sample_views_sql(samples_dir, catalog="serving_copy"):
                 con.execute(statement)
     finally:
         con.execute("DETACH serving_copy")
+    pause_point("publish:copied")
     with open(tmp_path, "rb") as handle:
         os.fsync(handle.fileno())
     tmp_path.chmod(0o444)
+    pause_point("publish:synced")
     os.replace(tmp_path, final_path)
+    pause_point("publish:renamed")
 
     published_at = datetime.now(UTC)
     pointer_tmp = snapshots_dir / f".{POINTER_NAME}.tmp"
@@ -132,8 +139,10 @@ def publish_snapshot(
     )
     with open(pointer_tmp, "rb") as handle:
         os.fsync(handle.fileno())
+    pause_point("publish:pointer-written")
     os.replace(pointer_tmp, snapshots_dir / POINTER_NAME)
     _fsync_dir(snapshots_dir)
+    pause_point("publish:switched")
 
     for old in _existing_generations(snapshots_dir)[:-GENERATIONS_KEPT]:
         (snapshots_dir / generation_file_name(old)).unlink(missing_ok=True)

@@ -23,6 +23,7 @@ from polar_pipeline.orchestration.partitions import partition_scope
 from polar_pipeline.orchestration.resources import DUCKDB_POOL, WarehouseResource
 from polar_pipeline.orchestration.window_mapping import trailing_window_mapping
 from polar_pipeline.sqlmodels import ModelGraph, SourceTable, SqlModel, run_table_model
+from polar_pipeline.warehouse.writer import pause_point
 
 _CheckedResult = dg.MaterializeResult
 """The unsubscripted class: Dagster recognises only it as the result of an asset that also reports checks."""
@@ -151,6 +152,7 @@ def _table_asset(
     def sql_table(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> _CheckedResult:  # type: ignore[type-arg]
         scope = partition_scope(context)
         with warehouse.get_connection() as con:
+            pause_point(f"model:{model.relation}")  # crash tests: between the previous model and this one
             run = run_table_model(con, graph, model.name, scope.users, scope.first_day, scope.last_day)
             checked = check_results(con, model.relation, tests, scope)
         context.log.info(
