@@ -23,6 +23,8 @@ from pathlib import Path
 
 import duckdb
 
+from polar_pipeline.warehouse.writer import pause_point
+
 STATE_TABLE = "raw.sample_segments"
 STATE_DDL = f"""
 CREATE TABLE IF NOT EXISTS {STATE_TABLE} (
@@ -133,12 +135,14 @@ class SegmentWrite:
 def sync_sample_store(con: duckdb.DuckDBPyConnection, samples_dir: Path) -> list[SegmentWrite]:
     """Write a segment per kind for the raw rows fetched since that kind's last segment.
 
-    The file is written (and renamed into place) before its state row commits; a crash in between leaves a
-    file the next sync writes again under the same name, with the same rows.
+    The file is written (and renamed into place) before its state row commits. A crash in between leaves a
+    segment no state row names; it is removed before the kind's next segment is written, because that
+    segment covers the same rows again (plus any fetched since) and two copies would both be served.
     """
     con.execute(STATE_DDL)
     written = []
     for kind in SAMPLE_KINDS:
+        _remove_unrecorded_segments(con, samples_dir / kind.name, kind.name)
         row = con.execute(
             f"SELECT max(through_fetched_at) FROM {STATE_TABLE} WHERE kind = ?", [kind.name]
         ).fetchone()
@@ -165,6 +169,7 @@ def sync_sample_store(con: duckdb.DuckDBPyConnection, samples_dir: Path) -> list
         if rows:
             _fsync(tmp)
             os.replace(tmp, path)
+            pause_point("publish:segment-written")
         else:
             tmp.unlink()  # new records without this kind of series: only the state moves on
         con.execute(
@@ -173,6 +178,19 @@ def sync_sample_store(con: duckdb.DuckDBPyConnection, samples_dir: Path) -> list
         if rows:
             written.append(SegmentWrite(kind.name, path, rows))
     return written
+
+
+def _remove_unrecorded_segments(con: duckdb.DuckDBPyConnection, folder: Path, kind: str) -> None:
+    """Delete what a crashed sync left in ``folder``: segments without a state row, half-written files."""
+    if not folder.is_dir():
+        return
+    recorded = {
+        name
+        for (name,) in con.execute(f"SELECT segment FROM {STATE_TABLE} WHERE kind = ?", [kind]).fetchall()
+    }
+    for entry in folder.iterdir():
+        if entry.name not in recorded:
+            entry.unlink()
 
 
 def sample_views_sql(

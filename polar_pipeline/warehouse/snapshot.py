@@ -101,7 +101,7 @@ def publish_snapshot(
     generation = max([*existing, current.generation if current else 0]) + 1
     final_path = snapshots_dir / generation_file_name(generation)
     tmp_path = snapshots_dir / f".{final_path.name}.tmp"
-    tmp_path.unlink(missing_ok=True)
+    _remove_leftovers(snapshots_dir)
 
     if samples_dir is not None:
         sync_sample_store(con, samples_dir)
@@ -147,6 +147,16 @@ def publish_snapshot(
     for old in _existing_generations(snapshots_dir)[:-GENERATIONS_KEPT]:
         (snapshots_dir / generation_file_name(old)).unlink(missing_ok=True)
     return SnapshotInfo(generation=generation, path=final_path, published_at=published_at)
+
+
+def _remove_leftovers(snapshots_dir: Path) -> None:
+    """Delete what a killed publish left: hidden temporary files (a copy, its WAL, a pointer) nobody reads.
+
+    Only the writer publishes (it holds the warehouse), so no other publish can be using them.
+    """
+    for entry in snapshots_dir.iterdir():
+        if entry.name.startswith(".") and ".tmp" in entry.name:
+            entry.unlink(missing_ok=True)
 
 
 def _served_relations(

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pytest
 
+from polar_pipeline.warehouse import samples as samples_module
 from polar_pipeline.warehouse.raw_store import RawBatch, RawRecord, store_raw_batches
 from polar_pipeline.warehouse.schema import ensure_raw_schema
 from polar_pipeline.warehouse.snapshot import publish_snapshot
@@ -123,3 +125,44 @@ def test_a_snapshot_before_any_series_has_empty_typed_views(tmp_path: Path) -> N
         "clock_times",
         "sample_values",
     ]
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL at a pause point: nothing after it runs (not even ``except Exception``)."""
+
+
+def test_a_segment_left_by_a_crash_before_its_state_row_is_not_served_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warehouse, snapshots, samples = tmp_path / "w.duckdb", tmp_path / "serving", tmp_path / "samples"
+    con = connect_writer(warehouse)
+    ensure_raw_schema(con)
+    _store(con, EXERCISES, datetime(2026, 1, 1, tzinfo=UTC))
+    publish_snapshot(con, snapshots, samples_dir=samples)
+
+    # Every exercise changes (new fetched_at); the publish dies after renaming the segment into place.
+    every = json.loads(json.dumps(EXERCISES))
+    for exercise in every:
+        exercise["detailed_sport_info"] = "RUNNING_ROAD"
+    _store(con, every, datetime(2026, 1, 2, tzinfo=UTC))
+
+    def die_at(name: str) -> None:
+        if name == "publish:segment-written":
+            raise _Killed(name)
+
+    monkeypatch.setattr(samples_module, "pause_point", die_at)
+    with pytest.raises(_Killed):
+        publish_snapshot(con, snapshots, samples_dir=samples)
+    monkeypatch.undo()
+
+    # Then one exercise changes again: the next segment covers the first change too.
+    again = json.loads(json.dumps(every))
+    again[0]["samples"] = again[0]["samples"][:1]
+    _store(con, again, datetime(2026, 1, 3, tzinfo=UTC))
+    info = publish_snapshot(con, snapshots, samples_dir=samples)
+    recorded = {name for (name,) in con.execute("SELECT segment FROM raw.sample_segments").fetchall()}
+    con.close()
+    assert sorted(_read(info.path, f"SELECT {SERIES} FROM samples.exercise_samples")) == (
+        _expected_exercise_samples(again)
+    )
+    assert {path.name for path in samples.rglob("*") if path.is_file()} == recorded
