@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     )
     debug_pause_at: str = Field(
         default="",
-        description="crash tests: comma-separated pause points (commit:*, model:*, publish:*; writer.py)",
+        description="crash tests: comma-separated pause points (commit:*, replace:*, model:*, publish:*)",
     )
     debug_pause_seconds: float = Field(default=60.0, ge=0, description="crash tests: length of each pause")
     demo_exit_after_materialize: bool = Field(

@@ -17,6 +17,8 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from polar_pipeline.warehouse.writer import pause_point
+
 GRAIN_TYPES: Mapping[str, str] = {"user_id": "VARCHAR", "day": "DATE"}
 """The two columns every slice table starts with, and their DuckDB types."""
 
@@ -143,6 +145,7 @@ def replace_slice(
         deleted = _count(
             con.execute(f"DELETE FROM {relation} WHERE {UserDaySlice.SQL_FILTER}", user_day_slice.params)
         )
+        pause_point(f"replace:{relation}")  # crash tests: the slice deleted, its new rows not yet inserted
         written = _count(
             con.execute(
                 f"INSERT INTO {relation} BY NAME\nSELECT * FROM (\n{source}\n) AS incoming\n"

@@ -43,7 +43,7 @@ KILL_POINTS: list[tuple[str, str]] = [
         "sync",
         "model:marts.baselines",
     ),  # between two mart models: daily_metrics committed, baselines not begun
-    ("sync", "commit:marts.rolling_metrics"),  # inside a mart's transaction
+    ("sync", "replace:marts.rolling_metrics"),  # inside a mart's transaction: old rows deleted, new not in
     ("publish", "publish:segment-written"),  # a sample segment in place, its state row not yet written
     ("publish", "publish:copying"),  # the first table copied into the new generation's temporary file
     ("publish", "publish:copied"),  # the temporary file complete, not yet fsynced
