@@ -352,23 +352,22 @@ def match_logged_key(reject: Any, bad: dict[str, set[str]], baseline: dict[str, 
 
 
 def test_pacing_keeps_under_a_tiny_limit_with_the_real_clock(clean_sim: Sim) -> None:
-    clean_sim.set_faults(short_limit=10, short_window_seconds=2.0)
-    clean_sim.admin.post("/sim/stats/reset").raise_for_status()
+    clean_sim.set_faults(short_limit=5, short_window_seconds=1.0)
+    clean_sim.admin.post("/sim/stats/reset").raise_for_status()  # fresh windows, starting now
     slept: list[float] = []
 
     def sleep(seconds: float) -> None:
         slept.append(seconds)
         time.sleep(seconds)
 
-    time.sleep(2.0)  # start in a fresh window: earlier tests' requests may still fill the current one
     token = clean_sim.tokens[USER]
     started = time.monotonic()
     with clean_sim.client(sleep=sleep) as client:
-        for offset in range(40):
+        for offset in range(20):
             day = TODAY - timedelta(days=offset % 28)
             client.fetch_sleep(token, day, day)
-        assert client.requests_made == 40
+        assert client.requests_made == 20
     stats = clean_sim.stats()
-    assert stats["requests"] == 40 and stats["rate_limited"] == 0
-    assert stats["max_in_short_window"] <= 10
-    assert slept and time.monotonic() - started >= 4.0  # 40 requests at ≤ 10 per 2 s window
+    assert stats["requests"] == 20 and stats["rate_limited"] == 0
+    assert stats["max_in_short_window"] <= 5
+    assert slept and time.monotonic() - started >= 3.0  # 20 requests at ≤ 5 per 1 s window
