@@ -25,8 +25,9 @@ LIBRARY_ROOMS: dict[str, set[str]] = {
     "warehouse": {"duckdb", "polars"},
     "sqlmodels": {"duckdb", "sqlglot", "yaml", "polar_pipeline.warehouse"},
     "ingest": {"polar_pipeline.accesslink", "polar_pipeline.warehouse"},
+    "analytics": {"polars", "numpy", "scipy"},
 }
-LIBRARY_MODULES = ("settings.py", "control_store.py", "devserver.py", "history.py", "migrate.py")
+LIBRARY_MODULES = ("settings.py", "control_store.py", "devserver.py", "history.py", "migrate.py", "clock.py")
 
 
 def _module_has_code(tree: ast.Module) -> bool:
