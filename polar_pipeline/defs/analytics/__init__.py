@@ -1,1 +1,1 @@
-"""The analytics assets: ``polar_pipeline/analytics`` functions as user × day partitioned ``analytics.*`` tables."""
+"""The analytics assets: ``polar_pipeline/analytics`` functions as user × day ``analytics.*`` tables."""
