@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -11,7 +12,12 @@ import dagster as dg
 
 from polar_pipeline import clock
 from polar_pipeline.accesslink import AccessLinkClient
-from polar_pipeline.control_store import ControlStore, StoredUser, load_or_create_key, validate_user_id
+from polar_pipeline.control_store import (
+    ControlStore,
+    StoredUser,
+    load_or_create_key,
+    validate_user_id,
+)
 from polar_pipeline.defs.pipeline.definitions import PIPELINE_JOB
 from polar_pipeline.defs.serving.sensors import PUBLISH_JOB
 from polar_pipeline.orchestration.home import dagster_instance
@@ -61,6 +67,32 @@ def recover_abandoned_runs(instance: dg.DagsterInstance) -> list[str]:
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         recovered.append(run.run_id)
     return recovered
+
+
+def announce_other_runs(instance: dg.DagsterInstance) -> str | None:
+    """Say on stderr, once, which other runs of this instance are in progress; returns the line said.
+
+    Every step that touches the warehouse claims the ``duckdb`` pool's one slot, so a run started while
+    another is in progress takes turns with it step by step, and waits in silence (Dagster logs the wait at
+    DEBUG) whenever the other one holds the slot. Saying so up front tells the person why it is slower.
+    """
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING])
+    )
+    if not records:
+        return None
+    runs = ", ".join(
+        f"{record.dagster_run.run_id[:8]} ({record.dagster_run.job_name}, "
+        f"pid {record.dagster_run.tags.get(PID_TAG, '?')})"
+        for record in records
+    )
+    who = "another run is" if len(records) == 1 else f"{len(records)} other runs are"
+    line = (
+        f"polar-flow: {who} writing the warehouse ({runs}); this run's steps wait their turn "
+        "(the duckdb pool: one writer at a time)"
+    )
+    print(line, file=sys.stderr, flush=True)
+    return line
 
 
 def open_control_store(settings: Settings) -> ControlStore:
@@ -125,6 +157,7 @@ def sync(
         raise ValueError("several users in one run must be contiguous in the users partition order")
     tags = range_tags(ordered[0], first_day, last_day, last_user=ordered[-1])
     recover_abandoned_runs(instance)
+    announce_other_runs(instance)
     job = build_definitions(settings).resolve_job_def(job_name)
     result = job.execute_in_process(
         run_config=QUIET_RUN_CONFIG, instance=instance, tags=tags | _process_tags(), raise_on_error=False
@@ -140,11 +173,12 @@ def sync(
 
 
 def publish(settings: Settings, *, instance: dg.DagsterInstance | None = None) -> bool:
-    """Run the publish job once (a new serving snapshot generation)."""
+    """Run the publish job once: the users' time zones recorded, then a new serving snapshot generation."""
     from polar_pipeline.definitions import build_definitions
 
     instance = instance or dagster_instance(settings)
     recover_abandoned_runs(instance)
+    announce_other_runs(instance)
     job = build_definitions(settings).resolve_job_def(PUBLISH_JOB)
     result = job.execute_in_process(
         run_config=QUIET_RUN_CONFIG, instance=instance, tags=_process_tags(), raise_on_error=False

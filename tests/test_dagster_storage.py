@@ -239,3 +239,62 @@ def test_batched_writes_store_the_same_rows_as_the_stock_storage_and_mark_failur
     assert set(ours["failed"]["failing_asset"]) == RANGE_KEYS
     assert ours["checks"] == Counter({('["checked_asset"]', "rows_written", None, "SUCCEEDED"): 1})
     assert ours["tags"][('["checked_asset"]', "dagster/partition/user", "bob")] == len(RANGE_KEYS) // 2
+
+
+def test_a_batch_keeps_its_own_ids_when_another_process_writes_the_index_shard_at_once(home: Path) -> None:
+    """Another process's event lands in the index shard just before our batch insert: our ids stay ours."""
+    from sqlalchemy import event as sa_event
+
+    with dg.DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions("users", ["alice"])
+        storage = instance.event_log_storage
+        assert isinstance(storage, FastSqliteEventLogStorage)
+        index_db = home / "history" / "runs" / "index.db"
+        intrusions: list[int] = []
+
+        def another_process_writes(
+            conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+        ) -> None:
+            batch = executemany or statement.count("?") > 20  # a batch insert, not a single event
+            if statement.lstrip().upper().startswith("INSERT INTO EVENT_LOGS") and batch and not intrusions:
+                other = sqlite3.connect(index_db)
+                try:
+                    other.execute(
+                        "INSERT INTO event_logs (run_id, event, dagster_event_type, timestamp) "
+                        "VALUES ('intruder', '{}', 'ENGINE_EVENT', CURRENT_TIMESTAMP)"
+                    )
+                    other.commit()
+                finally:
+                    other.close()
+                intrusions.append(1)
+
+        engine = storage._engine_for("index")  # the seam this test needs
+        sa_event.listen(engine, "before_cursor_execute", another_process_writes)
+        job = dg.Definitions(
+            assets=[probe_asset], jobs=[dg.define_asset_job("j", [probe_asset])]
+        ).resolve_job_def("j")
+        result = job.execute_in_process(
+            instance=instance,
+            tags={
+                "dagster/asset_partition_range_start": "2025-01-01|alice",
+                "dagster/asset_partition_range_end": "2025-04-30|alice",
+            },
+        )
+        assert result.success and intrusions == [1]
+        run_id = result.run_id
+    index = sqlite3.connect(index_db)
+    run_shard = sqlite3.connect(home / "history" / "runs" / f"{run_id}.db")
+    try:
+        mismatched = index.execute(
+            "SELECT count(*) FROM asset_event_tags t JOIN event_logs e ON e.id = t.event_id "
+            "WHERE e.asset_key IS NOT t.asset_key"
+        ).fetchone()
+        counts = "SELECT dagster_event_type, count(*) FROM event_logs WHERE run_id = ? GROUP BY 1"
+        in_index = dict(index.execute(counts, [run_id]).fetchall())
+        in_run = dict(run_shard.execute(counts, [run_id]).fetchall())
+    finally:
+        index.close()
+        run_shard.close()
+    assert mismatched == (0,)
+    assert in_run["ASSET_MATERIALIZATION_PLANNED"] == in_run["ASSET_MATERIALIZATION"] == 120
+    assert {kind: in_run[kind] for kind in in_index} == in_index  # each mirrored event once, in both

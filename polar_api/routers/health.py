@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from polar_api.deps import GENERATION_HEADER
 from polar_pipeline import __version__
 from polar_pipeline.warehouse.snapshot import SnapshotReader, SnapshotUnavailable
 
@@ -28,4 +29,4 @@ def health(request: Request) -> JSONResponse:
         "published_at": info.published_at.isoformat(),
         "age_seconds": round(info.age_seconds(), 3),
     }
-    return JSONResponse(content=body)
+    return JSONResponse(content=body, headers={GENERATION_HEADER: str(info.generation)})

@@ -34,7 +34,7 @@ from dagster._core.storage.event_log.schema import AssetKeyTable, SqlEventLogSto
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._serdes import ConfigurableClassData
-from sqlalchemy import create_engine, event, func, select
+from sqlalchemy import create_engine, event, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
 
@@ -47,21 +47,19 @@ _MIRRORED = ASSET_EVENTS | ASSET_CHECK_EVENTS | set(EVENT_TYPE_TO_PIPELINE_RUN_S
 def _insert_returning_ids(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
     """Insert event rows in order and return their ids, in the same order.
 
-    Inside the shard's write transaction no other writer can interleave, and SQLite gives rows inserted
-    in order increasing ids, so the new ids are exactly those above the previous maximum.
+    ``INSERT … RETURNING`` (SQLite ≥ 3.35), with the ids sorted back into the parameters' order, so another
+    process writing the same shard at the same moment cannot make us read its ids as ours (reading
+    ``max(id)`` first and the new ids after could, because the read runs before the write lock is taken).
     """
-    before = conn.execute(select(func.max(SqlEventLogStorageTable.c.id))).scalar() or 0
-    conn.execute(SqlEventLogStorageTable.insert(), list(rows))
-    ids = [
-        int(i)
-        for i in conn.execute(
-            select(SqlEventLogStorageTable.c.id)
-            .where(SqlEventLogStorageTable.c.id > before)
-            .order_by(SqlEventLogStorageTable.c.id)
-        ).scalars()
-    ]
+    result = conn.execute(
+        SqlEventLogStorageTable.insert().returning(
+            SqlEventLogStorageTable.c.id, sort_by_parameter_order=True
+        ),
+        list(rows),
+    )
+    ids = [int(i) for i in result.scalars()]
     if len(ids) != len(rows):
-        raise RuntimeError(f"inserted {len(rows)} events but found {len(ids)} new ids in the index shard")
+        raise RuntimeError(f"inserted {len(rows)} events but got {len(ids)} ids back from the index shard")
     return ids
 
 

@@ -16,8 +16,9 @@ from dagster_duckdb import DuckDBResource
 from polar_pipeline.accesslink import AccessLinkClient
 from polar_pipeline.control_store import ControlStore, load_or_create_key
 from polar_pipeline.settings import Settings, get_settings
+from polar_pipeline.warehouse.pause import arm_pause_points
 from polar_pipeline.warehouse.schema import ensure_raw_schema
-from polar_pipeline.warehouse.writer import arm_pause_points, connect_writer
+from polar_pipeline.warehouse.writer import connect_writer
 
 DUCKDB_POOL = "duckdb"
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import duckdb
 
-from polar_pipeline.warehouse.writer import pause_point
+from polar_pipeline.warehouse.pause import pause_point
 
 STATE_TABLE = "raw.sample_segments"
 STATE_DDL = f"""

@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from polar_pipeline.warehouse.writer import pause_point
+from polar_pipeline.warehouse.pause import pause_point
 
 GRAIN_TYPES: Mapping[str, str] = {"user_id": "VARCHAR", "day": "DATE"}
 """The two columns every slice table starts with, and their DuckDB types."""

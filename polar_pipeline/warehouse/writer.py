@@ -8,52 +8,56 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from fnmatch import fnmatchcase
 from pathlib import Path
 
 import duckdb
 
+from polar_pipeline.warehouse.pause import pause_point
+
 LOCK_RETRY_SECONDS = 120.0
-
-_armed_points: tuple[str, ...] = ()
-_pause_seconds = 0.0
-
-
-def arm_pause_points(patterns: Iterable[str], seconds: float) -> None:
-    """Crash-test seam: stop this process ``seconds`` at every named point matching one of ``patterns``.
-
-    Points (``fnmatch`` patterns match them): ``commit:<relation>`` just before a write transaction's
-    COMMIT (``commit:*`` for all), ``model:<relation>`` before a mart's transaction begins, and the phases
-    of a publish (``publish:*``, see ``snapshot.py``). A test arms them through ``POLAR_DEBUG_PAUSE_AT``,
-    waits for the announcement on stderr and kills the process there. No patterns (the default): no pauses.
-    """
-    global _armed_points, _pause_seconds
-    _armed_points = tuple(pattern for pattern in patterns if pattern)
-    _pause_seconds = max(0.0, seconds)
-
-
-def pause_point(name: str) -> None:
-    """Announce ``name`` on stderr and sleep, if a crash test armed it; otherwise do nothing."""
-    if _pause_seconds > 0 and any(fnmatchcase(name, pattern) for pattern in _armed_points):
-        print(f"polar-flow: paused at {name} for {_pause_seconds:g} s", file=sys.stderr, flush=True)
-        time.sleep(_pause_seconds)
 
 
 def connect_writer(path: Path, *, retry_seconds: float = LOCK_RETRY_SECONDS) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse read-write, waiting out another writer's lock instead of failing at once."""
+    """Open the warehouse read-write, waiting out another process's lock instead of failing at once.
+
+    DuckDB lets one process open a file read-write, and none while another has it open (even read-only).
+    Dagster runs of one DAGSTER_HOME already take turns through the ``duckdb`` pool; this wait covers every
+    other holder (a run of another Dagster instance, ``make bench``, a DuckDB shell on the file). Waiting
+    is said once on stderr, and so are getting the lock after a wait and giving up (DuckDB's error is
+    re-raised then).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + retry_seconds
+
+    def say(message: str) -> None:
+        print(f"polar-flow: {message}", file=sys.stderr, flush=True)
+
+    started = time.monotonic()
+    deadline = started + retry_seconds
     delay = 0.05
+    waiting = False
     while True:
         try:
-            return duckdb.connect(str(path))
+            con = duckdb.connect(str(path))
         except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+            if "lock" not in str(exc).lower():
                 raise
-            time.sleep(delay)
+            # DuckDB names the holder: "Conflicting lock is held in /usr/bin/python3 (PID 123). See also …"
+            holder = str(exc).partition("lock is held in ")[2].partition(". ")[0]
+            locked = f"the warehouse {path} is locked by another process" + (f": {holder}" if holder else "")
+            if time.monotonic() >= deadline:
+                say(f"gave up after {retry_seconds:g} s: {locked}")
+                raise
+            if not waiting:
+                say(f"{locked}; waiting up to {retry_seconds:g} s")
+                waiting = True
+            time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
             delay = min(delay * 2, 2.0)
+        else:
+            if waiting:
+                say(f"got the warehouse after waiting {time.monotonic() - started:.1f} s")
+            return con
 
 
 @contextmanager

@@ -23,7 +23,7 @@ from polar_pipeline.orchestration.partitions import partition_scope
 from polar_pipeline.orchestration.resources import DUCKDB_POOL, WarehouseResource
 from polar_pipeline.orchestration.window_mapping import trailing_window_mapping
 from polar_pipeline.sqlmodels import ModelGraph, SourceTable, SqlModel, run_table_model
-from polar_pipeline.warehouse.writer import pause_point
+from polar_pipeline.warehouse.pause import pause_point
 
 _CheckedResult = dg.MaterializeResult
 """The unsubscripted class: Dagster recognises only it as the result of an asset that also reports checks."""
