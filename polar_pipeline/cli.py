@@ -18,6 +18,7 @@ def _cmd_simulator(args: argparse.Namespace) -> int:
     import uvicorn
 
     from polar_pipeline.simulator import FaultConfig, SimulatorConfig, create_app
+    from polar_pipeline.simulator.config import PERSONAS
 
     faults = FaultConfig(**json.loads(args.faults)) if args.faults else FaultConfig()
     config = SimulatorConfig(
@@ -26,6 +27,7 @@ def _cmd_simulator(args: argparse.Namespace) -> int:
         today=date.fromisoformat(args.today) if args.today else get_settings().today,
         history_days=args.history_days,
         faults=faults,
+        personas=tuple(args.personas.split(",")) if args.personas else PERSONAS,
     )
     print(
         f"AccessLink simulator on http://{args.host}:{args.port} (seed {args.seed}, {args.users} users)",
@@ -43,15 +45,32 @@ def _cmd_simulator(args: argparse.Namespace) -> int:
 
 
 def _cmd_users(args: argparse.Namespace) -> int:
+    from polar_pipeline.control_store import UnknownUser
     from polar_pipeline.operations import add_user, open_control_store
 
     settings = get_settings()
     if args.users_command == "add":
         stored = add_user(settings, args.user, args.token)
         print(f"user {stored.user_id} added (Polar user id {stored.polar_user_id}); token stored encrypted")
+    elif args.users_command == "set-zone":
+        try:
+            stored = open_control_store(settings).set_time_zone(args.user, args.zone)
+        except UnknownUser:
+            print(
+                f"polar-flow: error: unknown user {args.user!r}: add it with `polar-flow users add`",
+                file=sys.stderr,
+            )
+            return 2
+        print(
+            f"user {stored.user_id}: time zone {stored.time_zone} (set by you: records no longer change it); "
+            "the API uses it from the next `polar-flow publish`"
+        )
     else:
         for user in open_control_store(settings).list_users():
-            print(f"{user.user_id}\tpolar_user_id={user.polar_user_id}\tstatus={user.status}")
+            zone = f"{user.time_zone} ({user.time_zone_source})" if user.time_zone else "-"
+            print(
+                f"{user.user_id}\tpolar_user_id={user.polar_user_id}\tstatus={user.status}\ttime_zone={zone}"
+            )
     return 0
 
 
@@ -114,6 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--today", help="simulated date YYYY-MM-DD (default: POLAR_TODAY, else the real date)")
     sim.add_argument("--history-days", type=int, default=730)
     sim.add_argument("--faults", help="JSON of FaultConfig fields, e.g. '{\"server_error_rate\": 0.1}'")
+    sim.add_argument(
+        "--personas",
+        help="comma-separated persona cycle (default: the four fixed-offset ones); "
+        "helsinki_night_owl lives in a DST zone",
+    )
     sim.set_defaults(handler=_cmd_simulator)
 
     users = sub.add_parser("users", help="manage users")
@@ -122,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--user", required=True, help="user id (letters, digits, '_' or '-')")
     add.add_argument("--token", required=True, help="the user's AccessLink access token")
     users_sub.add_parser("list", help="list users")
+    zone = users_sub.add_parser(
+        "set-zone", help="set the user's IANA time zone (records never overwrite it); default: from records"
+    )
+    zone.add_argument("--user", required=True, help="user id")
+    zone.add_argument("zone", help="an IANA time zone, e.g. Europe/Helsinki")
     users.set_defaults(handler=_cmd_users)
 
     sync = sub.add_parser(

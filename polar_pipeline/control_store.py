@@ -1,8 +1,12 @@
-"""The small control store both sides may write: users and their encrypted Polar tokens.
+"""The small control store both sides may write: users, their encrypted Polar tokens and time zones.
 
 SQLite in WAL mode so the API can record things while Dagster reads them. Tokens are Fernet-encrypted
 at rest with a key from ``POLAR_ENCRYPTION_KEY`` or a 0600 key file under ``POLAR_HOME``; neither the
 key nor a token is ever logged or put in an exception message.
+
+Each user's IANA time zone (docs/time-zones.md) has a source: ``records`` (a zone with the UTC offset of
+the newest record, kept until a newer record says otherwise) or ``user`` (set by the person, which records
+never overwrite). A store written before zones existed gains the columns when it is opened.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo, available_timezones
 
 from cryptography.fernet import Fernet, InvalidToken
 
@@ -30,6 +35,14 @@ CREATE TABLE IF NOT EXISTS users (
     updated_at TEXT NOT NULL
 );
 """
+ZONE_COLUMNS: dict[str, str] = {
+    "time_zone": "TEXT",  # IANA name; NULL until a record or the person gives one
+    "time_zone_source": "TEXT",  # 'records' | 'user'
+    "time_zone_seen_at": "TEXT",  # UTC instant of the record a 'records' zone was read from
+}
+"""Added to ``users`` by ``ControlStore`` when missing, so a store from before zones keeps working."""
+ZONE_FROM_RECORDS, ZONE_FROM_USER = "records", "user"
+_USER_COLUMNS = "user_id, polar_user_id, status, created_at, updated_at, time_zone, time_zone_source"
 
 
 class InvalidUserId(ValueError):
@@ -38,6 +51,18 @@ class InvalidUserId(ValueError):
 
 class UnknownUser(KeyError):
     """No such user in the control store."""
+
+
+class InvalidTimeZone(ValueError):
+    """A name that is not an IANA time zone this machine's zoneinfo knows."""
+
+
+def validate_time_zone(name: str) -> str:
+    """Accept an IANA zone name (``Europe/Helsinki``, ``Etc/GMT-2``); ``localtime`` names no zone."""
+    if name == "localtime" or name not in available_timezones():
+        raise InvalidTimeZone(f"unknown time zone {name!r}: use an IANA name such as Europe/Helsinki")
+    ZoneInfo(name)
+    return name
 
 
 def validate_user_id(user_id: str) -> str:
@@ -57,6 +82,17 @@ class StoredUser:
     status: str
     created_at: str
     updated_at: str
+    time_zone: str | None = None
+    time_zone_source: str | None = None
+
+
+@dataclass(frozen=True)
+class UserTimeZone:
+    """A user's zone and who gave it (``records`` or ``user``): the row the warehouse keeps per user."""
+
+    user_id: str
+    time_zone: str
+    source: str
 
 
 def load_or_create_key(key_file: Path, env_key: str = "") -> bytes:
@@ -83,6 +119,17 @@ class ControlStore:
         with self._connect() as con:
             con.execute("PRAGMA journal_mode=WAL")
             con.executescript(SCHEMA)
+            self._add_missing_columns(con)
+
+    @staticmethod
+    def _add_missing_columns(con: sqlite3.Connection) -> None:
+        """Bring an older ``users`` table up to date; under the write lock, so two openers cannot race."""
+        con.execute("BEGIN IMMEDIATE")
+        present = {str(row[1]) for row in con.execute("PRAGMA table_info(users)")}
+        for name, declaration in ZONE_COLUMNS.items():
+            if name not in present:
+                con.execute(f"ALTER TABLE users ADD COLUMN {name} {declaration}")
+        con.commit()
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -113,19 +160,14 @@ class ControlStore:
 
     def get_user(self, user_id: str) -> StoredUser:
         with self._connect() as con:
-            row = con.execute(
-                "SELECT user_id, polar_user_id, status, created_at, updated_at FROM users WHERE user_id = ?",
-                (user_id,),
-            ).fetchone()
+            row = con.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE user_id = ?", (user_id,)).fetchone()
         if row is None:
             raise UnknownUser(user_id)
         return StoredUser(*row)
 
     def list_users(self) -> list[StoredUser]:
         with self._connect() as con:
-            rows = con.execute(
-                "SELECT user_id, polar_user_id, status, created_at, updated_at FROM users ORDER BY created_at"
-            ).fetchall()
+            rows = con.execute(f"SELECT {_USER_COLUMNS} FROM users ORDER BY created_at").fetchall()
         return [StoredUser(*row) for row in rows]
 
     def token_for(self, user_id: str) -> str:
@@ -146,3 +188,49 @@ class ControlStore:
                 "UPDATE users SET status = ?, updated_at = ? WHERE user_id = ?",
                 (status, datetime.now(UTC).isoformat(), user_id),
             )
+
+    def set_time_zone(self, user_id: str, zone: str) -> StoredUser:
+        """The person's own zone: validated, and from now on never replaced by what records say."""
+        validate_time_zone(zone)
+        with self._connect() as con:
+            updated = con.execute(
+                "UPDATE users SET time_zone = ?, time_zone_source = ?, time_zone_seen_at = NULL, "
+                "updated_at = ? WHERE user_id = ?",
+                (zone, ZONE_FROM_USER, datetime.now(UTC).isoformat(), user_id),
+            ).rowcount
+        if not updated:
+            raise UnknownUser(user_id)
+        return self.get_user(user_id)
+
+    def record_zone_from_records(self, user_id: str, zone: str, seen_at: datetime) -> bool:
+        """Take ``zone``, read from a record at ``seen_at``, unless the person set one or a newer record did.
+
+        Returns whether the row changed. Backfilling old data therefore never moves a user's zone back.
+        """
+        seen = seen_at.astimezone(UTC).isoformat(timespec="microseconds")
+        with self._connect() as con:
+            updated = con.execute(
+                "UPDATE users SET time_zone = ?, time_zone_source = ?, time_zone_seen_at = ?, updated_at = ? "
+                "WHERE user_id = ? AND coalesce(time_zone_source, ?) = ? "
+                "AND (time_zone_seen_at IS NULL OR time_zone_seen_at < ?)",
+                (
+                    zone,
+                    ZONE_FROM_RECORDS,
+                    seen,
+                    datetime.now(UTC).isoformat(),
+                    user_id,
+                    ZONE_FROM_RECORDS,
+                    ZONE_FROM_RECORDS,
+                    seen,
+                ),
+            ).rowcount
+        return bool(updated)
+
+    def time_zones(self) -> list[UserTimeZone]:
+        """Every user with a zone, by user id."""
+        with self._connect() as con:
+            rows = con.execute(
+                "SELECT user_id, time_zone, time_zone_source FROM users WHERE time_zone IS NOT NULL "
+                "ORDER BY user_id"
+            ).fetchall()
+        return [UserTimeZone(*row) for row in rows]

@@ -1,18 +1,26 @@
-"""Control store: tokens encrypted at rest, key file private, user ids that partitions can carry."""
+"""Control store: tokens encrypted at rest, key file private, user ids that partitions can carry, each user's
+time zone (from records until the person sets one), and stores from before zones keep working."""
 
 from __future__ import annotations
 
+import sqlite3
 import stat
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
 from polar_pipeline.control_store import (
+    ZONE_FROM_RECORDS,
+    ZONE_FROM_USER,
     ControlStore,
+    InvalidTimeZone,
     InvalidUserId,
     UnknownUser,
+    UserTimeZone,
     load_or_create_key,
+    validate_time_zone,
     validate_user_id,
 )
 
@@ -58,3 +66,70 @@ def test_user_ids_that_would_break_partition_keys_are_rejected(bad: str) -> None
 def test_plain_ids_are_accepted() -> None:
     assert validate_user_id("10000001") == "10000001"
     assert validate_user_id("alice_B-2") == "alice_B-2"
+
+
+# ------------------------------------------------------------------------------------------- time zones
+
+SEEN = datetime(2026, 2, 28, 7, 30, tzinfo=UTC)
+
+
+def _store_with(tmp_path: Path, *users: str) -> ControlStore:
+    store = ControlStore(tmp_path / "control.sqlite3", Fernet.generate_key())
+    for user in users:
+        store.upsert_user(user, f"token-{user}")
+    return store
+
+
+def test_records_give_the_default_zone_and_only_newer_records_change_it(tmp_path: Path) -> None:
+    store = _store_with(tmp_path, "u1")
+    assert store.get_user("u1").time_zone is None and store.time_zones() == []
+    assert store.record_zone_from_records("u1", "Etc/GMT-2", SEEN)
+    assert not store.record_zone_from_records("u1", "Etc/GMT-9", SEEN - timedelta(days=40))  # a backfill
+    assert store.time_zones() == [UserTimeZone("u1", "Etc/GMT-2", ZONE_FROM_RECORDS)]
+    assert store.record_zone_from_records("u1", "Etc/GMT-3", SEEN + timedelta(days=1))
+    assert (store.get_user("u1").time_zone, store.get_user("u1").time_zone_source) == ("Etc/GMT-3", "records")
+
+
+def test_a_zone_the_person_set_is_never_overwritten_by_records(tmp_path: Path) -> None:
+    store = _store_with(tmp_path, "u1", "u2")
+    store.record_zone_from_records("u1", "Etc/GMT-2", SEEN)
+    assert store.set_time_zone("u1", "Europe/Helsinki").time_zone_source == ZONE_FROM_USER
+    assert not store.record_zone_from_records("u1", "Etc/GMT-3", SEEN + timedelta(days=365))
+    store.upsert_user("u1", "a-new-token")  # re-adding the user keeps the zone too
+    assert store.time_zones() == [UserTimeZone("u1", "Europe/Helsinki", ZONE_FROM_USER)]
+
+
+@pytest.mark.parametrize(
+    "bad", ["Mars/Base", "Europe", "", "../etc/passwd", "/etc/localtime", "localtime", "utc+2"]
+)
+def test_unknown_zones_and_users_are_refused(tmp_path: Path, bad: str) -> None:
+    store = _store_with(tmp_path, "u1")
+    with pytest.raises(InvalidTimeZone, match="unknown time zone"):
+        store.set_time_zone("u1", bad)
+    with pytest.raises(UnknownUser):
+        store.set_time_zone("nobody", "Europe/Helsinki")
+    assert validate_time_zone("Etc/GMT-2") == "Etc/GMT-2" and store.get_user("u1").time_zone is None
+
+
+def test_a_store_from_before_time_zones_keeps_working(tmp_path: Path) -> None:
+    """The users table as the first release wrote it: opening it adds the zone columns and loses nothing."""
+    key = Fernet.generate_key()
+    path = tmp_path / "control.sqlite3"
+    with sqlite3.connect(path) as con:
+        con.executescript(
+            "CREATE TABLE users (user_id TEXT PRIMARY KEY, polar_user_id INTEGER, "
+            "token_encrypted BLOB NOT NULL, status TEXT NOT NULL DEFAULT 'active', "
+            "created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+        )
+        con.execute(
+            "INSERT INTO users VALUES ('old', 42, ?, 'reauthorize', '2025-01-01', '2025-01-02')",
+            (Fernet(key).encrypt(b"old-token"),),
+        )
+    con.close()
+    store = ControlStore(path, key)
+    ControlStore(path, key)  # opening twice adds nothing twice
+    old = store.get_user("old")
+    assert (old.polar_user_id, old.status, old.time_zone) == (42, "reauthorize", None)
+    assert store.token_for("old") == "old-token"
+    store.set_time_zone("old", "America/St_Johns")
+    assert store.time_zones() == [UserTimeZone("old", "America/St_Johns", ZONE_FROM_USER)]

@@ -27,7 +27,10 @@ LIBRARY_ROOMS: dict[str, set[str]] = {
     "ingest": {"polar_pipeline.accesslink", "polar_pipeline.warehouse"},
     "analytics": {"polars", "numpy", "scipy"},
 }
-LIBRARY_MODULES = ("settings.py", "control_store.py", "devserver.py", "history.py", "migrate.py", "clock.py")
+LIBRARY_MODULES = (
+    "settings.py", "control_store.py", "devserver.py", "history.py", "migrate.py", "clock.py",
+    "user_zones.py",
+)  # fmt: skip
 
 
 def _module_has_code(tree: ast.Module) -> bool:

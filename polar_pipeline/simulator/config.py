@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PERSONAS: tuple[str, ...] = ("endurance_athlete", "casual_exerciser", "irregular_sleeper", "no_workouts")
+"""The default cycle of personas: user 1 is the first, user 5 the first again, and so on."""
+OPT_IN_PERSONAS: tuple[str, ...] = ("helsinki_night_owl",)
+"""Personas only a ``SimulatorConfig.personas`` cycle brings in, so the default data never changes."""
 FIRST_USER_ID = 10000001
 
 
@@ -83,7 +86,12 @@ def _coerce_fault_value(key: str, value: Any) -> Any:
 
 @dataclass
 class SimulatorConfig:
-    """What to simulate. ``today=None`` follows the real date (and real time of day)."""
+    """What to simulate. ``today=None`` follows the real date (and real time of day).
+
+    ``personas`` is the cycle users are assigned from (user ``i`` gets ``personas[i % len(personas)]``);
+    the default is the four fixed-offset personas, and naming an opt-in persona (``helsinki_night_owl``,
+    whose home zone observes DST) is the only way to get one.
+    """
 
     seed: int = 42
     users: int = 3
@@ -92,3 +100,10 @@ class SimulatorConfig:
     client_id: str = "sim-client"
     client_secret: str = "sim-secret"
     faults: FaultConfig = field(default_factory=FaultConfig)
+    personas: tuple[str, ...] = PERSONAS
+
+    def __post_init__(self) -> None:
+        known = (*PERSONAS, *OPT_IN_PERSONAS)
+        unknown = [name for name in self.personas if name not in known]
+        if not self.personas or unknown:
+            raise ValueError(f"personas must name some of {', '.join(known)}; got {list(self.personas)}")

@@ -1,4 +1,11 @@
-"""Planted events (illness, overreaching, travel, missing nights, a device switch), deterministic per user."""
+"""Planted events (illness, overreaching, travel, missing nights, a device switch), deterministic per user.
+
+An illness week is preceded by a prodrome: 1-3 days (drawn per event) on which overnight heart rate and
+breathing rate creep up and ln rMSSD down before the first symptom day, the pattern wearable studies saw
+before symptom onset (Natarajan et al. 2020; Mishra et al. 2020; Miller et al. 2020; Alavi et al. 2022).
+The prodrome is not an event of its own: its days keep ``event = None`` (they are not yet sick days), and
+the illness event's ``details`` name them (``prodrome_start``, ``prodrome_days``, ``first_symptom_day``).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +21,14 @@ EVENT_HORIZON_YEARS = 3
 MIN_HISTORY_BEFORE_EVENT_DAYS = 70
 TRAVEL_DESTINATIONS = (540, -300, 480, -420, 330, 600)
 DEVICE_SWITCH_LN_RMSSD_SHIFT = 0.06  # a new watch reads nightly HRV slightly differently
+PRODROME_DAYS = (1, 3)
+"""Inclusive range of the prodrome's length in days, drawn per illness event."""
+PRODROME_HR_RISE = (2.0, 4.0)
+"""bpm added to the overnight heart rate on the last prodrome night (the night before the first sick day)."""
+PRODROME_BREATHING_RISE = (0.5, 1.0)
+"""breaths/min added to the overnight breathing rate on the last prodrome night."""
+PRODROME_LN_RMSSD_DROP = (0.06, 0.14)
+"""taken from ln rMSSD on the last prodrome night (about 6-13 % lower rMSSD)."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +53,8 @@ def plan_events(seed: int, profile: UserProfile, history_start: dt.date, horizon
     """Non-overlapping planted events from day 70 of history to the horizon, in date order.
 
     Illness needs >= 60 clean days after any illness or overreaching block (so a 60-day baseline before it is
-    clean) and >= 21 days after any other event; all events are separated by >= 10 days.
+    clean) and >= 21 days after any other event; all events are separated by >= 10 days. So an illness's 1-3
+    prodrome nights never fall inside another event.
     """
     rng = rng_for(seed, profile.x_user_id, "events")
     first = MIN_HISTORY_BEFORE_EVENT_DAYS
@@ -76,7 +92,10 @@ def plan_events(seed: int, profile: UserProfile, history_start: dt.date, horizon
             continue
         start_day = history_start + dt.timedelta(days=start)
         end_day = start_day + dt.timedelta(days=length - 1)
-        events.append(Event(kind, start_day, end_day, _event_details(kind, rng, profile)))
+        details = _event_details(kind, rng, profile)
+        if kind == "illness":
+            details |= _prodrome_details(seed, profile, start_day)
+        events.append(Event(kind, start_day, end_day, details))
         cursor = start + length + 10
         if kind in ("illness", "overreaching"):
             last_strain_end = start + length - 1
@@ -86,6 +105,24 @@ def plan_events(seed: int, profile: UserProfile, history_start: dt.date, horizon
             low, high = intervals[kind]
             next_start[kind] = start + rng.uniform(low, high)
     return events
+
+
+def _prodrome_details(seed: int, profile: UserProfile, first_symptom_day: dt.date) -> dict[str, Any]:
+    """The prodrome before an illness week, from its own seed so the event plan's draws stay as they were.
+
+    Effects are the peak, on the last prodrome night; the nights before it get k/n of it (k = 1..n), so a
+    3-day prodrome rises in thirds towards the first symptom day.
+    """
+    rng = rng_for(seed, profile.x_user_id, "prodrome", first_symptom_day.isoformat())
+    days = rng.randint(*PRODROME_DAYS)
+    return {
+        "first_symptom_day": first_symptom_day.isoformat(),
+        "prodrome_start": (first_symptom_day - dt.timedelta(days=days)).isoformat(),
+        "prodrome_days": days,
+        "prodrome_hr_rise": round(rng.uniform(*PRODROME_HR_RISE), 2),
+        "prodrome_breathing_rise": round(rng.uniform(*PRODROME_BREATHING_RISE), 2),
+        "prodrome_ln_rmssd_drop": round(rng.uniform(*PRODROME_LN_RMSSD_DROP), 3),
+    }
 
 
 def _event_details(kind: str, rng: random.Random, profile: UserProfile) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from typing import Any
 from polar_pipeline.simulator.physiology import DayState, UserModel
 from polar_pipeline.simulator.seeding import rng_for
 from polar_pipeline.simulator.timefmt import iso_duration, iso_local_ms, naive_short
+from polar_pipeline.simulator.zones import skipped_local_minutes
 
 WAKE, REM, N1, N2, N3, UNKNOWN = 0, 1, 2, 3, 4, 5
 SAMPLE_GRID_MINUTES = 5
@@ -200,7 +201,11 @@ class NightLayout:
     first_minute_of_day: int
 
     def label(self, minute: int) -> str:
-        """The ``HH:MM`` key ``minute`` minutes after the start minute (wrapping past midnight)."""
+        """The ``HH:MM`` key ``minute`` minutes after the start minute (wrapping past midnight).
+
+        Keys keep the clock of ``sleep_start_time`` (its offset) all night, also through a DST change, so
+        they never skip or repeat; how real watches label that hour is unconfirmed (docs/time-zones.md).
+        """
         return _CLOCK_LABELS[(self.first_minute_of_day + minute) % 1440]
 
 
@@ -233,8 +238,8 @@ def render_sleep(model: UserModel, state: DayState) -> dict[str, Any]:
     return {
         "polar_user": polar_user_url(model.x_user_id),
         "date": state.date.isoformat(),
-        "sleep_start_time": iso_local_ms(start, state.offset_minutes),
-        "sleep_end_time": iso_local_ms(state.sleep_end_local, state.offset_minutes),
+        "sleep_start_time": iso_local_ms(start, state.sleep_start_offset_minutes),
+        "sleep_end_time": iso_local_ms(state.sleep_end_local, state.sleep_end_offset_minutes),
         "device_id": state.device_id,
         "continuity": state.continuity,
         "continuity_class": int(state.continuity),
@@ -266,8 +271,8 @@ _BREATHING_STAGE_OFFSET = {WAKE: 1.0, REM: 0.6, N1: 0.3, N2: 0.0, N3: -0.4, UNKN
 def render_sleep_available(state: DayState) -> dict[str, Any]:
     return {
         "date": state.date.isoformat(),
-        "start_time": iso_local_ms(state.sleep_start_local, state.offset_minutes),
-        "end_time": iso_local_ms(state.sleep_end_local, state.offset_minutes),
+        "start_time": iso_local_ms(state.sleep_start_local, state.sleep_start_offset_minutes),
+        "end_time": iso_local_ms(state.sleep_end_local, state.sleep_end_offset_minutes),
     }
 
 
@@ -369,7 +374,7 @@ def day_timeline(model: UserModel, state: DayState) -> DayTimeline:
     following = model.day(state.date + dt.timedelta(days=1))
     bed_epoch = EPOCHS_PER_DAY
     if following is not None and following.worn:
-        shift = dt.timedelta(minutes=state.offset_minutes - following.offset_minutes)
+        shift = dt.timedelta(minutes=state.offset_minutes - following.sleep_start_offset_minutes)
         bed_epoch = _epoch_of(day_start, following.sleep_start_local + shift)
     bed_epoch = max(bed_epoch, wake_epoch + 120)
     fixed: list[tuple[int, int, str, float]] = []
@@ -528,10 +533,14 @@ def render_continuous_hr(model: UserModel, state: DayState, now_utc: dt.datetime
     samples: list[dict[str, Any]] = []
     second = rng.randint(0, 299)
     level = 0.0
+    skipped = (0, 0)  # wall-clock seconds that do not exist (the spring DST hour of a zone user's day)
+    if state.zone is not None and model.zone is not None:
+        gap = skipped_local_minutes(state.date, model.zone)
+        skipped = (gap[0] * 60, gap[1] * 60) if gap else skipped
     while second < min(until_seconds, 86400):
         zone = timeline.zone_at(second // EPOCH_SECONDS)
         worn = state.worn or second >= timeline.blocks[0][1]
-        if worn:
+        if worn and not skipped[0] <= second < skipped[1]:
             during_session = [hr for (a, b), hr in session_hr.items() if a <= second < b]
             base = float(during_session[0]) if during_session else state.resting_hr + _CHR_ZONE_OFFSET[zone]
             level = 0.7 * level + _jitter(rng, 2.5)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from polar_pipeline.simulator.config import FIRST_USER_ID, PERSONAS
 from polar_pipeline.simulator.seeding import rng_for
+from polar_pipeline.simulator.zones import standard_offset_minutes
+
+NIGHT_OWL = "helsinki_night_owl"
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,8 @@ class Persona:
     can_overreach: bool
     upload_delay_minutes: tuple[float, float]
     weekend_ln_rmssd: float
+    home_zone: str | None = None  # an IANA zone with DST; None: a fixed home UTC offset drawn per user
+    latest_session_end_minutes: int = 20 * 60 + 15  # after midnight of the session's day; > 1440: next day
 
 
 PERSONA_TABLE: dict[str, Persona] = {
@@ -114,6 +121,31 @@ PERSONA_TABLE: dict[str, Persona] = {
         upload_delay_minutes=(5, 60),
         weekend_ln_rmssd=-0.02,
     ),
+    # Opt-in (SimulatorConfig.personas): lives in Helsinki, so its clock follows EET/EEST, goes to bed after
+    # midnight and runs late in the evening, often past midnight. Its nights span the 03:00/04:00 DST
+    # changes and some sessions start on a local day whose UTC date is the day before.
+    NIGHT_OWL: Persona(
+        name=NIGHT_OWL,
+        ln_rmssd=3.85,
+        ln_rmssd_sd=0.11,
+        resting_hr=57.0,
+        breathing_rate=14.0,
+        bedtime_minutes=70,
+        bedtime_sd=25,
+        sleep_span_minutes=460,
+        sleep_span_sd=35,
+        short_night_rate=0.03,
+        continuity=3.3,
+        deep_fraction=0.15,
+        sleep_goal_seconds=27000,
+        daily_steps=8800,
+        running_index=46,
+        can_overreach=False,
+        upload_delay_minutes=(5, 240),
+        weekend_ln_rmssd=-0.03,
+        home_zone="Europe/Helsinki",
+        latest_session_end_minutes=24 * 60 + 120,
+    ),
 }
 
 
@@ -184,6 +216,15 @@ IRREGULAR_KINDS: tuple[tuple[str, float], ...] = (
     ("walk", 50),
     ("core", 25),
 )
+NIGHT_OWL_WEEK: dict[int, tuple[tuple[str, float, float], ...]] = {
+    0: (("run_easy", 40, 0.30),),
+    1: (("run_tempo", 45, 0.30),),
+    2: (("run_easy", 40, 0.30),),
+    3: (("core", 30, 0.40),),
+    5: (("run_long", 70, 0.30),),
+    6: (("run_easy", 40, 0.30),),
+}
+NIGHT_OWL_START_MINUTES = (23 * 60 + 40, 30, 24 * 60 + 50)  # late sessions: mean, SD, latest start
 PERIODISATION = (0.9, 1.0, 1.1, 0.65)  # 4-week cycle: three build weeks and a recovery week
 
 _FIRST_NAMES = ("Aino", "Eero", "Maija", "Otso", "Sanni", "Ville", "Iida", "Lauri")
@@ -213,6 +254,7 @@ class UserProfile:
     rates_sleep: bool
     home_latitude: float
     home_longitude: float
+    home_zone: str | None = None  # the persona's DST zone; home_offset_minutes is then its standard offset
 
     def age_on(self, day: dt.date) -> int:
         years = day.year - self.birthdate.year
@@ -224,12 +266,13 @@ class UserProfile:
         return base + (5 if self.gender == "MALE" else -161)
 
 
-def persona_for_index(index: int) -> str:
-    return PERSONAS[index % len(PERSONAS)]
+def persona_for_index(index: int, cycle: tuple[str, ...] = PERSONAS) -> str:
+    return cycle[index % len(cycle)]
 
 
-def build_profile(seed: int, index: int) -> UserProfile:
-    persona = PERSONA_TABLE[persona_for_index(index)]
+def build_profile(seed: int, index: int, persona_name: str | None = None) -> UserProfile:
+    """The user's stable attributes; the draws are the same whatever the persona (keep their order)."""
+    persona = PERSONA_TABLE[persona_name or persona_for_index(index)]
     x_user_id = FIRST_USER_ID + index
     rng = rng_for(seed, x_user_id, "profile")
     gender = "MALE" if rng.random() < 0.55 else "FEMALE"
@@ -238,7 +281,7 @@ def build_profile(seed: int, index: int) -> UserProfile:
     birth_year = 2025 - rng.randint(24, 52)
     birthdate = dt.date(birth_year, rng.randint(1, 12), rng.randint(1, 28))
     age = 2025 - birth_year
-    return UserProfile(
+    profile = UserProfile(
         x_user_id=x_user_id,
         persona=persona,
         first_name=rng.choice(_FIRST_NAMES),
@@ -257,4 +300,10 @@ def build_profile(seed: int, index: int) -> UserProfile:
         rates_sleep=rng.random() < 0.3,
         home_latitude=60.17 + rng.uniform(-0.05, 0.05),
         home_longitude=24.94 + rng.uniform(-0.08, 0.08),
+    )
+    if persona.home_zone is None:
+        return profile
+    zone = ZoneInfo(persona.home_zone)
+    return dataclasses.replace(
+        profile, home_zone=persona.home_zone, home_offset_minutes=standard_offset_minutes(zone)
     )

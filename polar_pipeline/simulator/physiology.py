@@ -16,6 +16,7 @@ import random
 import statistics
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from polar_pipeline.simulator.events import (
     DEVICE_SWITCH_LN_RMSSD_SHIFT,
@@ -28,6 +29,9 @@ from polar_pipeline.simulator.personas import (
     CASUAL_WEEK,
     DEVICE_MODELS,
     IRREGULAR_KINDS,
+    NIGHT_OWL,
+    NIGHT_OWL_START_MINUTES,
+    NIGHT_OWL_WEEK,
     PERIODISATION,
     SESSION_INTENSITY,
     SPORTS,
@@ -35,11 +39,16 @@ from polar_pipeline.simulator.personas import (
     build_profile,
 )
 from polar_pipeline.simulator.seeding import base62_id, hex_token, rng_for
+from polar_pipeline.simulator.zones import (
+    local_to_utc,
+    offset_minutes_at,
+    offset_minutes_of_local,
+    utc_to_local,
+)
 
 AR_COEFFICIENT = 0.45
 USUAL_LEVEL_NIGHTS = 28
 MIN_RECHARGE_SLEEP_SECONDS = 4 * 3600
-LATEST_SESSION_END_MINUTES = 20 * 60 + 15
 EARLIEST_BEDTIME_MINUTES = -210  # 20:30 the evening before
 LATEST_BEDTIME_MINUTES = 210  # 03:30
 
@@ -80,15 +89,28 @@ class Session:
     def end_local(self) -> dt.datetime:
         return self.start_local + dt.timedelta(seconds=self.duration_seconds)
 
+    @property
+    def start_utc(self) -> dt.datetime:
+        """UTC = local - offset (no session crosses a DST change: they never run at 03:00-04:00)."""
+        return (self.start_local - dt.timedelta(minutes=self.offset_minutes)).replace(tzinfo=dt.UTC)
+
 
 @dataclass(slots=True)
 class DayState:
-    """The latent values of one day; the ground truth the payloads are rendered from."""
+    """The latent values of one day; the ground truth the payloads are rendered from.
+
+    ``offset_minutes`` is the day's UTC offset (at local noon). The night keeps its own offsets: with a fixed
+    offset both equal the day's, and in a DST zone (``zone``) a night that spans the change starts with the
+    old offset and ends with the new one. ``span_minutes`` is always elapsed time.
+    """
 
     date: dt.date
     index: int
     event_kind: str | None
     offset_minutes: int
+    zone: str | None  # the home zone whose clock the day follows; None: a fixed offset (also when travelling)
+    sleep_start_offset_minutes: int
+    sleep_end_offset_minutes: int
     device_id: str
     device_model: str
     # night ending this morning
@@ -119,14 +141,21 @@ class DayState:
     steps: int
     active_calories: int
     calories: int
+    prodrome_of: dt.date | None = None  # a prodrome night: the first symptom day of the illness it precedes
 
     @property
-    def sleep_end_local(self) -> dt.datetime:
-        return self.sleep_start_local + dt.timedelta(minutes=self.span_minutes)
+    def sleep_start_utc(self) -> dt.datetime:
+        start = self.sleep_start_local - dt.timedelta(minutes=self.sleep_start_offset_minutes)
+        return start.replace(tzinfo=dt.UTC)
 
     @property
     def sleep_end_utc(self) -> dt.datetime:
-        return (self.sleep_end_local - dt.timedelta(minutes=self.offset_minutes)).replace(tzinfo=dt.UTC)
+        return self.sleep_start_utc + dt.timedelta(minutes=self.span_minutes)
+
+    @property
+    def sleep_end_local(self) -> dt.datetime:
+        """The wall clock on waking: span minutes after the start, read with the end's own offset."""
+        return self.sleep_end_utc.replace(tzinfo=None) + dt.timedelta(minutes=self.sleep_end_offset_minutes)
 
     @property
     def sleep_seconds(self) -> int:
@@ -138,7 +167,7 @@ class DayState:
         return round(math.exp(self.ln_rmssd))
 
     def to_ground_truth(self) -> dict[str, Any]:
-        return {
+        truth: dict[str, Any] = {
             "date": self.date.isoformat(),
             "event": self.event_kind,
             "tz_offset_minutes": self.offset_minutes,
@@ -162,6 +191,25 @@ class DayState:
             "active_calories": self.active_calories,
             "calories": self.calories,
         }
+        if self.prodrome_of is not None:  # only prodrome nights: every other day's truth stays as it was
+            truth["prodrome_of"] = self.prodrome_of.isoformat()
+        if self.zone is not None:  # a DST zone: the instants, so a reader needs no offset arithmetic
+            truth |= {
+                "time_zone": self.zone,
+                "sleep_start_utc": _iso_z(self.sleep_start_utc),
+                "sleep_end_utc": _iso_z(self.sleep_end_utc),
+                "sleep_start_offset_minutes": self.sleep_start_offset_minutes,
+                "sleep_end_offset_minutes": self.sleep_end_offset_minutes,
+                "exercise_times": [
+                    {"id": s.exercise_id, "start_utc": _iso_z(s.start_utc), "seconds": s.duration_seconds}
+                    for s in self.sessions
+                ],
+            }
+        return truth
+
+
+def _iso_z(instant: dt.datetime) -> str:
+    return instant.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -174,6 +222,7 @@ class _DayContext:
     event: Event | None
     day_in_event: int
     offset: int
+    zone: ZoneInfo | None  # the home DST zone on a day at home; None: the fixed ``offset`` rules the day
     previous: DayState | None
     load_1: float  # training load of the day before
     load_2: float  # and of the day before that
@@ -209,10 +258,13 @@ class _SleepScores:
 class UserModel:
     """One simulated user: profile, events, devices and the lazily computed latent days."""
 
-    def __init__(self, seed: int, index: int, history_start: dt.date, history_days: int) -> None:
+    def __init__(
+        self, seed: int, index: int, history_start: dt.date, history_days: int, persona: str | None = None
+    ) -> None:
         self.seed = seed
-        self.profile = build_profile(seed, index)
+        self.profile = build_profile(seed, index, persona)
         self.persona = self.profile.persona
+        self.zone = ZoneInfo(self.profile.home_zone) if self.profile.home_zone else None
         self.history_start = history_start
         self.horizon_days = history_days + EVENT_HORIZON_YEARS * 365
         self.events = plan_events(seed, self.profile, history_start, self.horizon_days)
@@ -222,11 +274,20 @@ class UserModel:
             while day <= event.end:
                 self._event_by_date[day] = event
                 day += dt.timedelta(days=1)
+        self._prodrome_by_date: dict[dt.date, tuple[Event, float]] = {}
+        for event in self.events:
+            if event.kind == "illness":
+                days = int(event.details["prodrome_days"])
+                for k in range(1, days + 1):  # k = 1 is the first prodrome night, k = days the last
+                    self._prodrome_by_date[event.start - dt.timedelta(days=days + 1 - k)] = (event, k / days)
         self.devices = self._plan_devices()
         self._days: list[DayState] = []
         self._exercise_index: dict[str, tuple[int, int]] = {}
         self._hrv_noise = 0.0
         self._hr_noise = 0.0
+        # (ln rMSSD, heart rate) of every computed night without prodrome signs: the usual level the ANS
+        # charge and the illness ceiling compare against, so a prodrome changes its own nights and no other.
+        self._usual_autonomic: list[tuple[float, float]] = []
 
     @property
     def x_user_id(self) -> int:
@@ -252,10 +313,18 @@ class UserModel:
         return self.devices[-1] if day >= self.devices[-1].first_day else self.devices[0]
 
     def offset_on(self, day: dt.date) -> int:
+        """The day's UTC offset: the travel destination's, else home's (a DST zone's at local noon)."""
         event = self._event_by_date.get(day)
         if event is not None and event.kind == "travel":
             return int(event.details["utc_offset_minutes"])
+        if self.zone is not None:
+            return offset_minutes_of_local(dt.datetime.combine(day, dt.time(12)), self.zone)
         return self.profile.home_offset_minutes
+
+    def zone_on(self, day: dt.date) -> ZoneInfo | None:
+        """The home DST zone on a day at home; None for fixed-offset users and while travelling."""
+        event = self._event_by_date.get(day)
+        return None if event is not None and event.kind == "travel" else self.zone
 
     def day(self, day: dt.date) -> DayState | None:
         """The latent state of ``day`` (computing every earlier day first); None before the history start."""
@@ -297,6 +366,7 @@ class UserModel:
             event=event,
             day_in_event=(day - event.start).days if event else 0,
             offset=self.offset_on(day),
+            zone=self.zone_on(day),
             previous=self._days[index - 1] if index >= 1 else None,
             load_1=self._days[index - 1].training_load if index >= 1 else 0.0,
             load_2=self._days[index - 2].training_load if index >= 2 else 0.0,
@@ -307,16 +377,36 @@ class UserModel:
         start_local = dt.datetime.combine(day, dt.time()) + dt.timedelta(
             minutes=bedtime_minutes, seconds=rng.randint(0, 59), milliseconds=rng.randint(0, 999)
         )
+        start_offset = end_offset = context.offset
+        wake_local = start_local + dt.timedelta(minutes=span_minutes)
+        if context.zone is not None:
+            # Elapsed time is the span; each end reads its own offset (a bedtime in the skipped spring hour
+            # becomes the same instant on the new clock).
+            start_utc = local_to_utc(start_local, context.zone)
+            end_utc = start_utc + dt.timedelta(minutes=span_minutes)
+            start_local = utc_to_local(start_utc, context.zone)
+            wake_local = utc_to_local(end_utc, context.zone)
+            start_offset = offset_minutes_at(start_utc, context.zone)
+            end_offset = offset_minutes_at(end_utc, context.zone)
         sleep_seconds = (span_minutes - sum(night.wake_minutes)) * 60
         scattered_gap = event is None and rng.random() < 0.03
         worn = context.kind != "missing_nights" and not scattered_gap
         recharge_dropped = event is None and rng.random() < 0.05
         has_recharge = worn and sleep_seconds >= MIN_RECHARGE_SLEEP_SECONDS and not recharge_dropped
         ln_rmssd, resting_hr, breathing = self._autonomic_state(context, sleep_seconds)
-        usual = self._days[max(0, index - USUAL_LEVEL_NIGHTS) : index]
-        ans_charge = _ans_charge(ln_rmssd, resting_hr, [s for s in usual if s.has_recharge])
+        self._usual_autonomic.append((ln_rmssd, resting_hr))
+        prodrome = self._prodrome_by_date.get(day)
+        if prodrome is not None:
+            ln_rmssd, resting_hr, breathing = _prodrome_signs(prodrome, ln_rmssd, resting_hr, breathing)
+        first_usual = max(0, index - USUAL_LEVEL_NIGHTS)
+        usual = self._days[first_usual:index]
+        ans_charge = _ans_charge(
+            ln_rmssd,
+            resting_hr,
+            [self._usual_autonomic[first_usual + n] for n, s in enumerate(usual) if s.has_recharge],
+        )
         scores = self._sleep_scores(context, night, sleep_seconds, [s.sleep_score for s in usual if s.worn])
-        sessions = self._plan_sessions(context, start_local, span_minutes)
+        sessions = self._plan_sessions(context, wake_local)
         for number, session in enumerate(sessions):
             self._exercise_index[session.exercise_id] = (index, number)
         steps, active_calories, calories = self._activity_totals(context, sessions)
@@ -326,6 +416,9 @@ class UserModel:
             index=index,
             event_kind=context.kind,
             offset_minutes=context.offset,
+            zone=self.profile.home_zone if context.zone is not None else None,
+            sleep_start_offset_minutes=start_offset,
+            sleep_end_offset_minutes=end_offset,
             device_id=device.device_id,
             device_model=device.model,
             worn=worn,
@@ -354,6 +447,7 @@ class UserModel:
             steps=steps,
             active_calories=active_calories,
             calories=calories,
+            prodrome_of=prodrome[0].start if prodrome is not None else None,
         )
 
     def _sleep_window(self, context: _DayContext) -> tuple[int, int]:
@@ -385,11 +479,13 @@ class UserModel:
             # yesterday's last session.
             awake_from = previous.sleep_end_utc + dt.timedelta(hours=3)
             for session in previous.sessions:
-                session_end = session.end_local - dt.timedelta(minutes=session.offset_minutes)
-                awake_from = max(awake_from, session_end.replace(tzinfo=dt.UTC) + dt.timedelta(hours=1))
+                session_end = session.start_utc + dt.timedelta(seconds=session.duration_seconds)
+                awake_from = max(awake_from, session_end + dt.timedelta(hours=1))
             midnight_utc = dt.datetime.combine(context.day, dt.time(), tzinfo=dt.UTC) - dt.timedelta(
                 minutes=context.offset
             )
+            if context.zone is not None:  # on a DST day midnight has the offset before the change
+                midnight_utc = local_to_utc(dt.datetime.combine(context.day, dt.time()), context.zone)
             earliest = (awake_from - midnight_utc) // dt.timedelta(minutes=1)
             if bedtime_minutes < earliest:
                 span_minutes = max(210, span_minutes - (earliest + 1 - bedtime_minutes))
@@ -518,13 +614,15 @@ class UserModel:
         return step_count, active_calories, calories
 
     def _illness_ceiling(self, event: Event, rng: random.Random) -> float:
-        """Keep every illness night below the far-out Tukey fence (Q1 - 3 IQR) of the 60 nights before it.
+        """Keep every illness night below the far-out Tukey fence (Q1 - 3 IQR) of the 60 nights before it
+        (their values without prodrome signs, so a prodrome does not move the illness nights).
 
         For noisy personas a fixed -0.6 drop would not always be "critical"; the spec wants illness weeks that
         a 60-day Tukey baseline flags, so the night is capped a little below that fence.
         """
         first = (event.start - self.history_start).days
-        baseline = [s.ln_rmssd for s in self._days[max(0, first - 60) : first] if s.has_recharge]
+        nights = range(max(0, first - 60), first)
+        baseline = [self._usual_autonomic[n][0] for n in nights if self._days[n].has_recharge]
         if len(baseline) < 8:
             return math.inf
         q1, _, q3 = statistics.quantiles(baseline, n=4)
@@ -538,10 +636,10 @@ class UserModel:
                 return 0.12 * (6 - back) / 5
         return 0.0
 
-    def _plan_sessions(
-        self, context: _DayContext, sleep_start: dt.datetime, span_minutes: int
-    ) -> list[Session]:
-        """The day's sessions from the persona's weekly template, periodisation and events."""
+    def _plan_sessions(self, context: _DayContext, wake: dt.datetime) -> list[Session]:
+        """The day's sessions (after waking at the naive local ``wake``) from the persona's weekly template,
+        periodisation and events. A late session may start after midnight: it is still planned here, and
+        its own start decides which local day it is dated by."""
         index, day, rng, offset = context.index, context.day, context.rng, context.offset
         persona = self.persona.name
         kind = context.kind
@@ -560,6 +658,8 @@ class UserModel:
                 planned.append((sport, minutes * week_factor, skip))
         elif persona == "casual_exerciser":
             planned = [(s, m, p) for s, m, p in CASUAL_WEEK.get(weekday, ())]
+        elif persona == NIGHT_OWL:
+            planned = [(s, m, p) for s, m, p in NIGHT_OWL_WEEK.get(weekday, ())]
         elif rng.random() < 2 / 7:
             sport, minutes = rng.choice(IRREGULAR_KINDS)
             planned.append((sport, minutes, 0.0))
@@ -567,10 +667,9 @@ class UserModel:
         if persona != "endurance_athlete":
             intensity_bonus += 0.05
 
-        wake = sleep_start + dt.timedelta(minutes=span_minutes)
         day_start = dt.datetime.combine(day, dt.time())
         earliest = max(wake + dt.timedelta(minutes=25), day_start + dt.timedelta(hours=5, minutes=30))
-        latest_end = day_start + dt.timedelta(minutes=LATEST_SESSION_END_MINUTES)
+        latest_end = day_start + dt.timedelta(minutes=self.persona.latest_session_end_minutes)
         sessions: list[Session] = []
         busy_until = earliest
         for number, (sport, minutes, skip) in enumerate(planned):
@@ -589,6 +688,8 @@ class UserModel:
                 if start < busy_until:
                     continue
             intensity = min(SESSION_INTENSITY[sport] + intensity_bonus + rng.gauss(0, 0.03), 0.92)
+            if context.zone is not None:  # the watch writes the offset in force when the session starts
+                offset = offset_minutes_of_local(start, context.zone)
             sessions.append(
                 self._make_session(day, len(sessions), sport, start, offset, duration_seconds, intensity)
             )
@@ -606,7 +707,10 @@ class UserModel:
         self, day_start: dt.datetime, weekday: int, rng: random.Random, number: int
     ) -> dt.datetime:
         persona = self.persona.name
-        if persona == "irregular_sleeper":
+        if persona == NIGHT_OWL:
+            mean, sd, latest = NIGHT_OWL_START_MINUTES
+            minutes = min(rng.gauss(mean, sd), latest)
+        elif persona == "irregular_sleeper":
             minutes = rng.uniform(7 * 60, 20 * 60)
         elif weekday >= 5:
             minutes = rng.gauss(9 * 60, 30)
@@ -681,12 +785,27 @@ def _sleep_charge(score: int, previous_scores: list[int]) -> int:
     return 5
 
 
-def _ans_charge(ln_rmssd: float, resting_hr: float, history: list[DayState]) -> float:
-    """HRV and HR of the night versus the usual level of the previous 28 nights, on a -10..+10 scale."""
+def _prodrome_signs(
+    prodrome: tuple[Event, float], ln_rmssd: float, resting_hr: float, breathing: float
+) -> tuple[float, float, float]:
+    """A prodrome night before an illness week: ``share`` (k/n) of the event's peak early signs."""
+    illness, share = prodrome
+    return (
+        ln_rmssd - float(illness.details["prodrome_ln_rmssd_drop"]) * share,
+        resting_hr + float(illness.details["prodrome_hr_rise"]) * share,
+        breathing + float(illness.details["prodrome_breathing_rise"]) * share,
+    )
+
+
+def _ans_charge(ln_rmssd: float, resting_hr: float, history: list[tuple[float, float]]) -> float:
+    """HRV and HR of the night versus the usual level of the previous 28 nights, on a -10..+10 scale.
+
+    ``history`` holds (ln rMSSD, heart rate) of those nights with a recharge, prodrome signs left out.
+    """
     if len(history) < 3:
         return 0.0
-    ln_values = [s.ln_rmssd for s in history]
-    hr_values = [s.resting_hr for s in history]
+    ln_values = [ln for ln, _ in history]
+    hr_values = [hr for _, hr in history]
     ln_mean = sum(ln_values) / len(ln_values)
     hr_mean = sum(hr_values) / len(hr_values)
     ln_sd = max(math.sqrt(sum((v - ln_mean) ** 2 for v in ln_values) / len(ln_values)), 0.06)

@@ -16,6 +16,7 @@ from polar_pipeline.simulator.clock import SimClock
 from polar_pipeline.simulator.config import SimulatorConfig
 from polar_pipeline.simulator.exercises import ExerciseRenderer
 from polar_pipeline.simulator.faults import FaultInjector
+from polar_pipeline.simulator.personas import persona_for_index
 from polar_pipeline.simulator.physiology import UserModel
 from polar_pipeline.simulator.ratelimit import RateLimiter
 from polar_pipeline.simulator.seeding import hex_token
@@ -48,7 +49,14 @@ class SimulatorState:
         self.clock = SimClock(config.today)
         self.history_start = self.clock.today() - dt.timedelta(days=config.history_days)
         self.models = [
-            UserModel(config.seed, i, self.history_start, config.history_days) for i in range(config.users)
+            UserModel(
+                config.seed,
+                i,
+                self.history_start,
+                config.history_days,
+                persona=persona_for_index(i, config.personas),
+            )
+            for i in range(config.users)
         ]
         self.accounts = AccountStore(config.seed, self.models)
         self.faults = FaultInjector(config.seed, config.faults)

@@ -5,10 +5,13 @@ Raw tables are the only copy of data AccessLink has forgotten, so they are upser
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
 import duckdb
+
+from polar_pipeline.warehouse.writer import transaction
 
 
 @dataclass(frozen=True)
@@ -62,12 +65,26 @@ CREATE TABLE IF NOT EXISTS raw.quarantine (
 """
 
 
+USER_TIME_ZONES_TABLE = "control.user_time_zones"
+USER_TIME_ZONES_DDL = f"""
+CREATE TABLE IF NOT EXISTS {USER_TIME_ZONES_TABLE} (
+    user_id VARCHAR PRIMARY KEY,
+    time_zone VARCHAR NOT NULL,
+    source VARCHAR NOT NULL
+)
+"""
+"""The control store's users' IANA zones (source ``records`` or ``user``), copied here so a serving snapshot
+carries them to readers; ``user_zones.record_time_zones`` writes it (docs/time-zones.md)."""
+
+
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the raw schema and tables if missing (idempotent, safe on every run)."""
+    """Create the raw schema and tables, and the user time-zone table, if missing (idempotent, every run)."""
     con.execute("CREATE SCHEMA IF NOT EXISTS raw")
     for table in RAW_TABLES.values():
         con.execute(table.ddl())
     con.execute(QUARANTINE_DDL)
+    con.execute("CREATE SCHEMA IF NOT EXISTS control")
+    con.execute(USER_TIME_ZONES_DDL)
 
 
 def raw_extent(con: duckdb.DuckDBPyConnection) -> tuple[tuple[str, ...], date | None, date | None]:
@@ -90,3 +107,40 @@ def raw_extent(con: duckdb.DuckDBPyConnection) -> tuple[tuple[str, ...], date | 
     )
     row = con.execute(f"SELECT min(day), max(day) FROM ({days})").fetchone()
     return users, (row[0] if row else None), (row[1] if row else None)
+
+
+_NEWEST_OFFSET_ROWS = """
+WITH newest_sleep AS (
+    SELECT user_id, max(day) AS day FROM raw.sleep WHERE list_contains($users, user_id) GROUP BY user_id
+),
+newest_exercise AS (
+    SELECT user_id, max(day) AS day FROM raw.exercises WHERE list_contains($users, user_id) GROUP BY user_id
+)
+SELECT sleep.user_id, sleep.payload ->> 'sleep_end_time', NULL
+FROM raw.sleep AS sleep
+JOIN newest_sleep ON sleep.user_id = newest_sleep.user_id AND sleep.day >= newest_sleep.day - 1
+UNION ALL
+SELECT exercise.user_id, exercise.payload ->> 'start_time', exercise.payload ->> 'start_time_utc_offset'
+FROM raw.exercises AS exercise
+JOIN newest_exercise ON exercise.user_id = newest_exercise.user_id AND exercise.day >= newest_exercise.day - 1
+"""
+
+
+def newest_offset_rows(
+    con: duckdb.DuckDBPyConnection, users: Sequence[str]
+) -> list[tuple[str, str | None, str | None]]:
+    """``(user_id, time text, offset text)`` of each user's last two days of nights (their ``sleep_end_time``)
+    and exercises (``start_time``, ``start_time_utc_offset``): where their newest UTC offset is written."""
+    rows = con.execute(_NEWEST_OFFSET_ROWS, {"users": list(users)}).fetchall()
+    return [(str(user), time_text, offset_text) for user, time_text, offset_text in rows]
+
+
+def replace_user_time_zones(con: duckdb.DuckDBPyConnection, zones: Sequence[tuple[str, str, str]]) -> None:
+    """Make ``control.user_time_zones`` exactly ``(user_id, time_zone, source)`` rows, in one transaction."""
+    with transaction(con, USER_TIME_ZONES_TABLE):
+        con.execute(f"DELETE FROM {USER_TIME_ZONES_TABLE}")
+        if zones:
+            con.executemany(
+                f"INSERT INTO {USER_TIME_ZONES_TABLE} (user_id, time_zone, source) VALUES (?, ?, ?)",
+                list(zones),
+            )

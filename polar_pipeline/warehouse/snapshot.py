@@ -24,13 +24,13 @@ from pathlib import Path
 
 import duckdb
 
+from polar_pipeline.warehouse.pause import pause_point
 from polar_pipeline.warehouse.samples import sample_views_sql, sync_sample_store
-from polar_pipeline.warehouse.writer import pause_point
 
 POINTER_NAME = "CURRENT.json"
 SERVED_SCHEMAS: tuple[str, ...] = ("marts", "analytics")
 """Every table of these schemas is copied into each snapshot."""
-SERVED_TABLES: tuple[str, ...] = ("raw.quarantine",)
+SERVED_TABLES: tuple[str, ...] = ("raw.quarantine", "control.user_time_zones")
 """Single tables copied too: what could not be typed, with its reason, stays visible to readers."""
 GENERATION_PATTERN = re.compile(r"^serving-(\d{8})\.duckdb$")
 GENERATIONS_KEPT = 3

@@ -84,13 +84,14 @@ def test_events_are_spread_after_70_days_and_never_overlap(sim: Sim) -> None:
 
 
 def test_illness_nights_are_far_below_the_60_day_baseline(sim: Sim) -> None:
+    """Against the healthy nights of the 60 days before the illness: its prodrome nights are left out."""
     for user in USERS:
         daily = sim.daily[user]
         for event in sim.events(user, "illness"):
             baseline = [
                 daily[day]
                 for day in dates(shifted(event["start"], -60), shifted(event["start"], -1))
-                if daily[day]["has_recharge"]
+                if daily[day]["has_recharge"] and "prodrome_of" not in daily[day]
             ]
             assert len(baseline) >= 40
             ln_values = [day["ln_rmssd"] for day in baseline]
@@ -106,6 +107,46 @@ def test_illness_nights_are_far_below_the_60_day_baseline(sim: Sim) -> None:
             )
             assert rise >= 4
             assert all(day["exercises"] == [] for day in sick)
+
+
+def test_each_illness_has_a_prodrome_in_the_ground_truth(sim: Sim) -> None:
+    """1-3 nights before the first sick day: named by the event and the daily truth, with early signs."""
+    rises: dict[str, list[float]] = {"resting_hr": [], "breathing_rate": [], "ln_rmssd": []}
+    for user in USERS:
+        daily = sim.daily[user]
+        covered = {d for e in sim.truth[user]["events"] for d in dates(e["start"], e["end"])}
+        marked = {day for day, truth in daily.items() if "prodrome_of" in truth}
+        expected: set[str] = set()
+        for event in sim.events(user, "illness"):
+            details = event["details"]
+            assert details["first_symptom_day"] == event["start"]
+            assert 1 <= details["prodrome_days"] <= 3
+            assert details["prodrome_start"] == shifted(event["start"], -details["prodrome_days"])
+            prodrome = dates(details["prodrome_start"], shifted(event["start"], -1))
+            assert not set(prodrome) & covered, event
+            assert all(
+                daily[day]["prodrome_of"] == event["start"] and daily[day]["event"] is None
+                for day in prodrome
+            )
+            expected |= set(prodrome)
+            last = daily[prodrome[-1]]
+            healthy = [
+                daily[day]
+                for day in dates(shifted(event["start"], -60), shifted(event["start"], -1))
+                if daily[day]["has_recharge"] and day not in prodrome
+            ]
+            if last["has_recharge"]:
+                for key in rises:
+                    rises[key].append(last[key] - statistics.median(day[key] for day in healthy))
+        for event in sim.truth[user]["events"]:  # an illness after TODAY may have begun its prodrome
+            if event["kind"] == "illness" and event["end"] >= TODAY.isoformat():
+                first_night = event["details"]["prodrome_start"]
+                expected |= set(dates(first_night, shifted(event["start"], -1))) & set(daily)
+        assert marked == expected
+    assert len(rises["resting_hr"]) >= 8
+    assert statistics.mean(rises["resting_hr"]) > 1.5
+    assert statistics.mean(rises["breathing_rate"]) > 0.4
+    assert statistics.mean(rises["ln_rmssd"]) < -0.03
 
 
 def test_illness_is_visible_in_served_recharge_payloads(sim: Sim) -> None:

@@ -4,9 +4,11 @@ Tolerances (stated, not tuned per user):
 
 * hrv_status must be 'below' from the 3rd illness day to the end of the illness: the 7-day mean needs a
   couple of sick nights before it leaves the band (in practice it is already 'below' on day 1 or 2).
-* critical ln_rmssd anomalies on at least 4 of the 7 illness days, and every illness night with an HRV value
+* critical ln_rmssd anomalies on at least 3 of the 7 illness days, and every illness night with an HRV value
   is at least a 'below' warning: the planted drop tapers (x0.85 on the last day) while the first sick nights
-  enter the trailing baseline, so the last days may be warnings instead of critical.
+  enter the trailing baseline, so the last days may be warnings instead of critical. The 1-3 prodrome nights
+  before each illness (lower HRV) sit in that baseline too and lower its far-out fence a little, so one week
+  of this warehouse has 3 critical days where the simulator without a prodrome gave 4.
 * outside illness windows (plus the 5 recovery days the simulator models after each illness) no critical
   ln_rmssd anomaly while the baseline is 'ready'; at most one per user in the whole history otherwise (a
   partial baseline in the first three weeks is noisy by design).
@@ -67,7 +69,7 @@ def test_critical_hrv_anomalies_on_illness_days(sim_marts: SimWarehouse, read_on
             }
             assert measured <= set(flagged), (user, start, sorted(measured - set(flagged)))
             critical = [day for day, severity in flagged.items() if severity == "critical"]
-            assert len(critical) >= 4, (user, start, flagged)
+            assert len(critical) >= 3, (user, start, flagged)
 
 
 def test_no_critical_hrv_anomalies_outside_illness(sim_marts: SimWarehouse, read_only: Any) -> None:

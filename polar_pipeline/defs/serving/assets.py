@@ -6,7 +6,8 @@ from typing import Any
 
 import dagster as dg
 
-from polar_pipeline.orchestration.resources import DUCKDB_POOL, WarehouseResource
+from polar_pipeline.orchestration.resources import DUCKDB_POOL, ControlStoreResource, WarehouseResource
+from polar_pipeline.user_zones import record_time_zones
 from polar_pipeline.warehouse.snapshot import publish_snapshot
 
 SERVING_GROUP = "serving"
@@ -29,9 +30,10 @@ def build_serving_snapshot(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefiniti
         ),
     )
     def serving_snapshot(
-        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, control_store: ControlStoreResource
     ) -> dg.MaterializeResult[Any]:
         with warehouse.get_connection() as con:
+            record_time_zones(control_store.open(), con)  # so the snapshot carries today's zones
             info = publish_snapshot(
                 con, Path(warehouse.snapshots_dir), samples_dir=Path(warehouse.samples_dir)
             )

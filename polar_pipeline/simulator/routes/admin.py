@@ -95,26 +95,26 @@ class AdminRoutes:
         model = self._model(params)
         if model is None:
             return json_response(404, {"error": "unknown user"})
-        return json_response(
-            200,
-            {
-                "x_user_id": model.x_user_id,
-                "persona": model.persona.name,
-                "history_start": model.history_start.isoformat(),
-                "home_offset_minutes": model.profile.home_offset_minutes,
-                "hr_max": model.profile.hr_max,
-                "events": [event.to_json() for event in model.events],
-                "devices": [
-                    {
-                        "device_id": device.device_id,
-                        "model": device.model,
-                        "from": device.first_day.isoformat(),
-                        "to": device.last_day.isoformat() if device.last_day else None,
-                    }
-                    for device in model.devices
-                ],
-            },
-        )
+        truth: dict[str, Any] = {
+            "x_user_id": model.x_user_id,
+            "persona": model.persona.name,
+            "history_start": model.history_start.isoformat(),
+            "home_offset_minutes": model.profile.home_offset_minutes,
+            "hr_max": model.profile.hr_max,
+            "events": [event.to_json() for event in model.events],
+            "devices": [
+                {
+                    "device_id": device.device_id,
+                    "model": device.model,
+                    "from": device.first_day.isoformat(),
+                    "to": device.last_day.isoformat() if device.last_day else None,
+                }
+                for device in model.devices
+            ],
+        }
+        if model.profile.home_zone is not None:  # only a DST persona: fixed-offset truth stays as it was
+            truth["home_zone"] = model.profile.home_zone
+        return json_response(200, truth)
 
     def ground_truth_daily(self, request: Request, params: dict[str, str]) -> Response:
         model = self._model(params)
