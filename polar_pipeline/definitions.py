@@ -6,6 +6,7 @@ they depend on (partition start, SQL folder) are read then.
 
 import dagster as dg
 
+from polar_pipeline.defs.analytics import definitions as analytics
 from polar_pipeline.defs.ingest import definitions as ingest
 from polar_pipeline.defs.pipeline import definitions as pipeline
 from polar_pipeline.defs.serving import definitions as serving
@@ -20,6 +21,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     return dg.Definitions.merge(
         ingest.build_defs(settings),
         transform.build_defs(settings),
+        analytics.build_defs(settings),
         serving.build_defs(settings),
         pipeline.build_defs(settings),
         dg.Definitions(resources=build_resources(settings)),

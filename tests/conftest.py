@@ -21,6 +21,8 @@ from polar_pipeline.settings import Settings, simulator_environment
 from polar_pipeline.simulator import SimulatorConfig, create_app
 from tests.support.servers import serve_asgi
 
+pytest_plugins = ["tests.support.simulated"]
+
 RAW_TABLE_NAMES = ("sleep", "nightly_recharge", "activity", "exercises", "quarantine")
 TEST_HISTORY_START = "2024-01-01"
 """The day axis of every test instance: before all simulated data the tests use (2025 on), fixed."""

@@ -21,7 +21,7 @@ from polar_pipeline.defs.transform.assets import TransformAssets, build_transfor
 from polar_pipeline.orchestration.partitions import user_day_partitions
 from polar_pipeline.settings import get_settings
 from polar_pipeline.simulator import SimulatorConfig, create_app
-from polar_pipeline.sqlmodels import ModelGraph, load_models, run_models
+from polar_pipeline.sqlmodels import load_models
 from polar_pipeline.warehouse.raw_store import RawRecord, upsert_raw_records
 from polar_pipeline.warehouse.schema import RAW_TABLES, ensure_raw_schema
 from polar_pipeline.warehouse.writer import connect_writer
@@ -127,34 +127,6 @@ def collect_simulator_history(
 def transform_assets_for(sql_dir: Path) -> TransformAssets:
     """The transform assets Dagster would build for the models in ``sql_dir``."""
     return build_transform_assets(load_models(sql_dir), user_day_partitions(get_settings()))
-
-
-@pytest.fixture(scope="session")
-def graph() -> ModelGraph:
-    return load_models()
-
-
-@pytest.fixture(scope="session")
-def sim_raw(tmp_path_factory: pytest.TempPathFactory) -> SimWarehouse:
-    """Raw simulator data only (copy it before writing)."""
-    path = tmp_path_factory.mktemp("sim-raw") / "warehouse.duckdb"
-    return collect_simulator_history(
-        path, seed=7, users=SIM_USERS, today=SIM_TODAY, history_days=SIM_HISTORY_DAYS
-    )
-
-
-@pytest.fixture(scope="session")
-def sim_marts(
-    sim_raw: SimWarehouse, graph: ModelGraph, tmp_path_factory: pytest.TempPathFactory
-) -> SimWarehouse:
-    """The simulator warehouse with every mart built over the whole history for all users in one slice."""
-    path = sim_raw.copy_to(tmp_path_factory.mktemp("sim-marts"))
-    con = connect_writer(path)
-    try:
-        run_models(con, graph, sim_raw.users, sim_raw.first_day, sim_raw.last_day)
-    finally:
-        con.close()
-    return SimWarehouse(path, sim_raw.users, sim_raw.first_day, sim_raw.last_day, sim_raw.truth)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from polar_pipeline.defs.analytics.definitions import ALL_TABLES as ANALYTICS_TABLES
 from polar_pipeline.defs.ingest.assets import raw_asset_key
 from polar_pipeline.defs.serving.assets import build_serving_snapshot
 from polar_pipeline.defs.serving.sensors import PUBLISH_JOB, build_publish_sensor
@@ -13,6 +14,7 @@ from polar_pipeline.settings import Settings
 
 def build_defs(settings: Settings) -> dg.Definitions:
     upstream = [raw_asset_key(spec.stream) for spec in RAW_STREAMS] + table_keys(model_graph(settings))
+    upstream += [table.key for table in ANALYTICS_TABLES]
     serving_snapshot = build_serving_snapshot(upstream)
     publish_job = dg.define_asset_job(
         PUBLISH_JOB,

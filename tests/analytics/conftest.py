@@ -1,0 +1,145 @@
+"""Fixtures for the analytics tests: the simulator-backed marts of tests/transform, read into polars frames.
+
+The warehouse fixtures are the suite's (``tests/support/simulated.py``): ``sim_marts`` is ~14 months of
+loopback simulator data for one user of each persona, with every mart built, and the simulator's ground
+truth (planted illness weeks and overreaching blocks). ``sim_frames`` reads the marts the analytics take.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import duckdb
+import numpy as np
+import polars as pl
+import pytest
+
+from tests.transform.conftest import SimWarehouse
+
+MARTS = ("daily_metrics", "baselines", "training_load", "sleep_debt")
+START = date(2025, 1, 1)
+BASELINE_CENTRES: dict[str, tuple[float, float, float]] = {
+    "ln_rmssd": (4.0, 0.1, 0.2),
+    "overnight_hr_bpm": (55.0, 1.5, 3.0),
+    "sleep_score": (78.0, 3.0, 8.0),
+    "sleep_seconds": (26000.0, 1500.0, 3000.0),
+    "steps": (8000.0, 800.0, 2000.0),
+}
+"""metric -> (median, smallest and largest robust SD) of the synthetic baselines."""
+
+
+@dataclass(frozen=True)
+class SimFrames:
+    """The simulator warehouse and its marts as polars frames, every user and day."""
+
+    sim: SimWarehouse
+    marts: dict[str, pl.DataFrame]
+
+
+@pytest.fixture(scope="session")
+def sim_frames(sim_marts: SimWarehouse) -> SimFrames:
+    con = duckdb.connect(str(sim_marts.path), read_only=True)
+    try:
+        marts = {name: con.sql(f"SELECT * FROM marts.{name} ORDER BY ALL").pl() for name in MARTS}
+    finally:
+        con.close()
+    return SimFrames(sim_marts, marts)
+
+
+def _ar1(rng: np.random.Generator, days: int, phi: float = 0.5) -> np.ndarray:
+    noise = rng.standard_normal(days)
+    series = np.empty(days)
+    series[0] = noise[0]
+    for t in range(1, days):
+        series[t] = phi * series[t - 1] + np.sqrt(1 - phi * phi) * noise[t]
+    return series
+
+
+def _nulls(values: np.ndarray, rng: np.random.Generator, share: float) -> pl.Series:
+    out = values.astype(np.float64).copy()
+    out[rng.random(len(out)) < share] = np.nan
+    return pl.Series(out).fill_nan(None)
+
+
+def synthetic_marts(seed: int, users: int = 2, days: int = 170) -> dict[str, pl.DataFrame]:
+    """Seeded marts-shaped frames (daily_metrics, baselines, training_load, sleep_debt) from ``START``.
+
+    User k's span starts 9·k days late and ends 12·k days early; 3 % of its days have no daily row (the
+    analytics must still count calendar days), 10 % of every value is NULL. User 0 has a 45-day episode
+    (days 60-104) of low HRV and high heart rate, long enough to reach every risk level and the
+    persistence cap. Baselines are drawn independently of the values (the functions only read them): the
+    first 10 days of a span are ``insufficient``, the next 10 ``partial``, then mostly ``ready``.
+    """
+    rng = np.random.default_rng(seed)
+    daily, baselines, load, debt = [], [], [], []
+    for k in range(users):
+        first = 9 * k
+        n = days - 9 * k - 12 * k
+        dates = [START + timedelta(days=first + i) for i in range(n)]
+        episode = np.zeros(n)
+        if k == 0:
+            episode[60 - first : 105 - first] = 1.0
+        ln = 4.0 + 0.15 * _ar1(rng, n) - 0.35 * episode
+        hr = np.round(55 + 2 * _ar1(rng, n) + 4 * episode, 1)
+        score = np.round(np.clip(78 + 8 * _ar1(rng, n), 1, 100))
+        sleep = np.round(26000 + 3000 * _ar1(rng, n))
+        keep = pl.Series(rng.random(n) >= 0.03)
+        user = f"user-{k}"
+        daily.append(
+            pl.DataFrame(
+                {
+                    "user_id": [user] * n,
+                    "day": dates,
+                    "ln_rmssd": _nulls(ln, rng, 0.1),
+                    "overnight_hr_bpm": _nulls(hr, rng, 0.1),
+                    "sleep_score": _nulls(score, rng, 0.1).cast(pl.Int32),
+                    "sleep_seconds": _nulls(sleep, rng, 0.1).cast(pl.Int64),
+                    "steps": _nulls(np.round(8000 + 2500 * _ar1(rng, n)), rng, 0.2).cast(pl.Int64),
+                    "exercise_count": pl.Series(
+                        rng.integers(0, 3, n) * (rng.random(n) < 0.5), dtype=pl.Int64
+                    ),
+                }
+            ).filter(keep)
+        )
+        index = np.arange(n)
+        status = np.where(index < 10, "insufficient", np.where(index < 20, "partial", "ready"))
+        status = np.where((index >= 20) & (rng.random(n) < 0.05), "partial", status)
+        for metric, (centre, low, high) in BASELINE_CENTRES.items():
+            baselines.append(
+                pl.DataFrame(
+                    {
+                        "user_id": [user] * n,
+                        "day": dates,
+                        "metric": [metric] * n,
+                        "n": pl.Series(np.minimum(index, 60), dtype=pl.Int64),
+                        "median": centre + 0.2 * (high - low) * rng.standard_normal(n),
+                        "robust_sd": rng.uniform(low, high, n),
+                        "status": status,
+                    }
+                ).filter(pl.Series(rng.random(n) >= 0.03))
+            )
+        acwr = np.where(index < 27, np.nan, rng.uniform(0.6, 2.2, n))
+        load.append(
+            pl.DataFrame({"user_id": [user] * n, "day": dates, "acwr_coupled": _nulls(acwr, rng, 0.1)})
+        )
+        nights = np.where(rng.random(n) < 0.15, rng.integers(0, 7, n), rng.integers(7, 15, n))
+        deficit = np.round(nights * rng.uniform(0, 3 * 3600, n))
+        debt.append(
+            pl.DataFrame(
+                {
+                    "user_id": [user] * n,
+                    "day": dates,
+                    "debt_seconds": pl.Series(np.where(nights > 0, deficit, np.nan))
+                    .fill_nan(None)
+                    .cast(pl.Int64),
+                    "nights": pl.Series(nights, dtype=pl.Int64),
+                }
+            )
+        )
+    return {
+        "daily_metrics": pl.concat(daily),
+        "baselines": pl.concat(baselines),
+        "training_load": pl.concat(load),
+        "sleep_debt": pl.concat(debt),
+    }
