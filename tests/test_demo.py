@@ -48,5 +48,19 @@ def test_demo_materializes_every_mart_for_three_users_and_at_least_120_nights(tm
             ).fetchall()
             assert len(days) == 3 and all(count >= 120 for _, count in days), (mart, days)
         assert con.execute("SELECT count(DISTINCT user_id) FROM marts.anomalies").fetchall() == [(3,)]
+        analytics = [
+            table
+            for (table,) in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'analytics' ORDER BY 1"
+            ).fetchall()
+        ]
+        assert analytics == [
+            "correlations", "illness_watch", "insights", "readiness", "recovery", "risk", "trends",
+        ]  # fmt: skip
+        for table in analytics:  # every analytics table has rows for each demo user
+            users = con.execute(f"SELECT count(DISTINCT user_id) FROM analytics.{table}").fetchall()
+            assert users == [(3,)], table
+        said = con.execute("SELECT count(*) FROM analytics.insights WHERE observations <> '[]'").fetchone()
+        assert said is not None and said[0] > 0  # the demo's people are told something
     finally:
         con.close()
