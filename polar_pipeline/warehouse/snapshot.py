@@ -2,8 +2,9 @@
 
 DuckDB lets one process hold a file for writing and then no other process may open it, not even
 read-only. So readers never touch ``warehouse.duckdb``: the writer copies the served relations (the marts,
-the analytics, the quarantine) into a new generation-numbered file, adds the ``samples`` views over the
-sample store (``samples.py``), and then atomically replaces a small pointer file (``CURRENT.json``). Raw
+the analytics, the quarantine, the users' time zones) into a new generation-numbered file, adds the
+``samples`` views over the sample store (``samples.py``), and then atomically replaces a small pointer file
+(``CURRENT.json``). Raw
 payloads stay in the warehouse: copying them would make every publish grow with the history kept.
 Readers follow the pointer, open that generation read-only, and keep using a generation they hold.
 Old generations are unlinked once two newer ones exist; on POSIX a reader that still has one open keeps
@@ -31,7 +32,8 @@ POINTER_NAME = "CURRENT.json"
 SERVED_SCHEMAS: tuple[str, ...] = ("marts", "analytics")
 """Every table of these schemas is copied into each snapshot."""
 SERVED_TABLES: tuple[str, ...] = ("raw.quarantine", "control.user_time_zones")
-"""Single tables copied too: what could not be typed, with its reason, stays visible to readers."""
+"""Single tables copied too: what could not be typed (with its reason) stays visible to readers, and each
+user's time zone tells the API which local date is their "today"."""
 GENERATION_PATTERN = re.compile(r"^serving-(\d{8})\.duckdb$")
 GENERATIONS_KEPT = 3
 
