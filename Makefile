@@ -26,7 +26,7 @@ typecheck: setup
 	$(VENV)/bin/mypy --strict polar_pipeline polar_api
 
 unit: setup
-	$(VENV)/bin/pytest -q -n 2
+	$(VENV)/bin/pytest -q -n 2 --dist loadgroup
 
 test: lint typecheck unit
 

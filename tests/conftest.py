@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -81,8 +83,9 @@ class Pipeline:
         return digests
 
 
-@pytest.fixture
-def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+@contextmanager
+def open_pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+    """A simulator on loopback, a private POLAR_HOME and DAGSTER_HOME, and the environment set to them."""
     # A frozen simulated clock (noon on the test day): a moving one changes today's activity between runs.
     app = create_app(SimulatorConfig(seed=11, users=3, today=TEST_TODAY))
     with serve_asgi(app) as sim_url:
@@ -102,6 +105,10 @@ def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeli
             yield Pipeline(settings=settings, instance=instance, sim_url=sim_url, users=users, env=env)
         finally:
             instance.dispose()
-            import shutil
-
             shutil.rmtree(dagster_home, ignore_errors=True)
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+    with open_pipeline(tmp_path, monkeypatch) as opened:
+        yield opened

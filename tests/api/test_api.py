@@ -13,6 +13,7 @@ from typing import Any
 
 import duckdb
 import httpx
+import pytest
 
 from polar_api.app import create_app
 from polar_api.read.sleep import SleepNight, sleep_nights
@@ -20,7 +21,7 @@ from polar_api.read.users import user_exists
 from polar_pipeline.operations import publish, sync
 from polar_pipeline.settings import Settings
 from polar_pipeline.warehouse.snapshot import publish_snapshot, read_pointer
-from tests.conftest import TEST_TODAY, Pipeline
+from tests.conftest import TEST_TODAY, Pipeline, open_pipeline
 from tests.support.servers import serve_asgi
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -64,8 +65,21 @@ def test_health_is_503_before_the_first_publish(pipeline: Pipeline) -> None:
     assert response.json()["status"] == "unavailable"
 
 
-def test_sleep_route_returns_last_n_nights_with_upstream_field_names(pipeline: Pipeline) -> None:
-    users = _sync_two_windows_and_publish(pipeline, 2)
+@pytest.fixture(scope="module")
+def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pipeline, list[str]]]:
+    """Every simulated user, two windows synced and published once for the module; tests only read it."""
+    with (
+        pytest.MonkeyPatch.context() as monkeypatch,
+        open_pipeline(tmp_path_factory.mktemp("api-synced"), monkeypatch) as pipeline,
+    ):
+        yield pipeline, _sync_two_windows_and_publish(pipeline, len(pipeline.users))
+
+
+@pytest.mark.xdist_group("api-synced")
+def test_sleep_route_returns_last_n_nights_with_upstream_field_names(
+    synced: tuple[Pipeline, list[str]],
+) -> None:
+    pipeline, users = synced
     with serve_asgi(create_app(pipeline.settings)) as api:
         health = httpx.get(f"{api}/health", timeout=10)
         assert health.status_code == 200
@@ -128,8 +142,9 @@ def _marts_only_copy(snapshot_path: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def test_sleep_route_answers_what_the_old_staging_query_answered(pipeline: Pipeline) -> None:
-    users = _sync_two_windows_and_publish(pipeline, len(pipeline.users))
+@pytest.mark.xdist_group("api-synced")
+def test_sleep_route_answers_what_the_old_staging_query_answered(synced: tuple[Pipeline, list[str]]) -> None:
+    pipeline, users = synced
     info = read_pointer(pipeline.settings.snapshots_dir)
     assert info is not None
     # The old query reads staging views over raw payloads, which live in the warehouse (not the snapshot).
