@@ -17,7 +17,7 @@ import pytest
 
 from tests.transform.conftest import SimWarehouse
 
-MARTS = ("daily_metrics", "baselines", "training_load", "sleep_debt")
+MARTS = ("daily_metrics", "baselines", "training_load", "sleep_debt", "anomalies")
 START = date(2025, 1, 1)
 BASELINE_CENTRES: dict[str, tuple[float, float, float]] = {
     "ln_rmssd": (4.0, 0.1, 0.2),

@@ -11,8 +11,9 @@ from typing import Any
 import polars as pl
 import pytest
 
-from polar_pipeline.analytics import insights
+from polar_pipeline.analytics import correlations, illness, insights, readiness, recovery, risk, trends
 from polar_pipeline.analytics.insights import compute_insights
+from tests.analytics.conftest import SimFrames
 
 DAY = date(2026, 2, 10)
 NUMBER = re.compile(r"(?<![/\d.])[+-]?\d+(?:\.\d+)?")
@@ -249,3 +250,36 @@ def test_a_day_without_anything_notable_says_nothing_and_never_reads_other_days(
     result, _ = _run(rows)
     assert result.height == 4
     assert set(result["observations"]) == {"[]"} and set(result["suggestions"]) == {"[]"}
+
+
+def test_every_planted_illness_week_gets_a_high_priority_observation_naming_hrv(
+    sim_frames: SimFrames,
+) -> None:
+    """The whole chain on the simulator's marts: analytics, then insights, against the planted illnesses."""
+    marts, sim = sim_frames.marts, sim_frames.sim
+    first, last = sim.first_day, sim.last_day
+    daily, baselines = marts["daily_metrics"], marts["baselines"]
+    rows = compute_insights(
+        daily,
+        marts["anomalies"],
+        marts["sleep_debt"],
+        correlations.compute_correlations(daily, first, last),
+        trends.compute_trends(daily, first, last),
+        risk.compute_risk(daily, baselines, marts["training_load"], marts["sleep_debt"], first, last),
+        recovery.compute_recovery(daily, baselines, first, last),
+        illness.compute_illness_watch(daily, baselines, first, last),
+        readiness.compute_readiness(daily, first, last),
+        first,
+        last,
+    )
+    told = {
+        (user, day)
+        for user, day, observations in rows.select("user_id", "day", "observations").iter_rows()
+        for o in json.loads(observations)
+        if o["priority"] in ("critical", "high") and "HRV" in o["fact"]
+    }
+    weeks = [(user, start, end) for user in sim.users for start, end in sim.events(user, "illness")]
+    assert len(weeks) >= 3
+    for user, start, end in weeks:
+        days = {start + timedelta(days=k) for k in range((end - start).days + 1)}
+        assert any((user, day) in told for day in days), (user, start, end)
