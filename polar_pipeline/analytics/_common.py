@@ -16,6 +16,10 @@ import polars as pl
 KEY: tuple[str, str] = ("user_id", "day")
 
 
+READY = "ready"
+"""The marts.baselines status a signal needs before it counts (n >= 21 days in the window, §4.5)."""
+
+
 def read_range(
     frame: pl.DataFrame, columns: Mapping[str, pl.DataType], first_day: date, last_day: date, lookback: int
 ) -> pl.DataFrame:

@@ -34,6 +34,7 @@ from datetime import date
 import polars as pl
 
 from polar_pipeline.analytics._common import (
+    READY,
     dense_calendar,
     join_on_day,
     json_array,
@@ -44,8 +45,6 @@ from polar_pipeline.analytics._common import (
 
 LOOKBACK_DAYS = 0
 """A day reads only its own night and its own baseline row (which already looks 60 days back)."""
-READY = "ready"
-"""The marts.baselines status a signal's baseline needs (n >= 21)."""
 ALERT_FACTOR = 2.0
 """``alert`` needs every signal beyond this multiple of its threshold."""
 

@@ -32,6 +32,7 @@ import polars as pl
 from scipy import special
 
 from polar_pipeline.analytics._common import (
+    READY,
     dense_calendar,
     join_on_day,
     json_array,
@@ -42,8 +43,6 @@ from polar_pipeline.analytics._common import (
 
 LOOKBACK_DAYS = 0
 """A day reads only its own night and its own baseline row (which already looks 60 days back)."""
-READY = "ready"
-"""The marts.baselines status a component's baseline needs (n >= 21)."""
 Z_CLIP = 3.0
 """Component z-scores are clipped to [−Z_CLIP, Z_CLIP] before they are averaged."""
 LEVEL_Z = 0.5

@@ -53,6 +53,7 @@ from datetime import date
 import polars as pl
 
 from polar_pipeline.analytics._common import (
+    READY,
     dense_calendar,
     join_on_day,
     json_array,
@@ -67,8 +68,6 @@ WEEK_DAYS = 7
 """The HRV and heart-rate week ``[day - 6, day]``."""
 MIN_WEEK_NIGHTS = 3
 """Nights of the week a 7-day mean needs (Plews et al. 2014; marts.hrv_status)."""
-READY = "ready"
-"""The marts.baselines status a reference needs (n >= 21 values in its 60 days)."""
 MIN_DEBT_NIGHTS = 7
 """Nights with data among the 14 of the sleep debt before it counts."""
 MODERATE = 25.0

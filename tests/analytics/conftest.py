@@ -7,6 +7,7 @@ truth (planted illness weeks and overreaching blocks). ``sim_frames`` reads the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -143,3 +144,24 @@ def synthetic_marts(seed: int, users: int = 2, days: int = 170) -> dict[str, pl.
         "training_load": pl.concat(load),
         "sleep_debt": pl.concat(debt),
     }
+
+
+def assert_slices_recompute(
+    run: Callable[[dict[str, pl.DataFrame], date, date], pl.DataFrame],
+    marts: dict[str, pl.DataFrame],
+    first_day: date,
+    last_day: date,
+    lookback_days: int,
+    slices: tuple[tuple[int, int], ...] = ((0, 1), (17, 1), (64, 5), (95, 30)),
+) -> None:
+    """A run reading only [first - lookback_days, last] reproduces the full run's rows, bit for bit.
+
+    ``slices`` are (offset from first_day, length in days); ``run(frames, first, last)`` computes a table.
+    """
+    full = run(marts, first_day, last_day)
+    for offset, length in slices:
+        first = first_day + timedelta(days=offset)
+        last = min(last_day, first + timedelta(days=length - 1))
+        window = pl.col("day").is_between(first - timedelta(days=lookback_days), last)
+        sliced = run({name: frame.filter(window) for name, frame in marts.items()}, first, last)
+        assert sliced.equals(full.filter(pl.col("day").is_between(first, last))), (first, last)

@@ -27,6 +27,7 @@ from polar_pipeline.simulator.payloads import render_recharge
 from polar_pipeline.simulator.physiology import UserModel
 from polar_pipeline.sqlmodels import ModelGraph, run_models
 from polar_pipeline.warehouse.schema import ensure_raw_schema
+from tests.analytics.conftest import assert_slices_recompute
 
 START = date(2025, 1, 1)
 FIRST = START + timedelta(days=3)
@@ -221,11 +222,8 @@ def test_a_day_never_reads_the_future(marts: dict[str, pl.DataFrame], cutoff_day
 
 
 def test_any_slice_recomputes_the_same_rows(marts: dict[str, pl.DataFrame]) -> None:
-    full = _run(marts)
-    for first, last in ((FIRST, FIRST), (FIRST + timedelta(days=50), FIRST + timedelta(days=80))):
-        window = pl.col("day").is_between(first - timedelta(days=LOOKBACK_DAYS), last)
-        sliced = _run({name: frame.filter(window) for name, frame in marts.items()}, first, last)
-        assert sliced.equals(full.filter(pl.col("day").is_between(first, last)))
+    """A run reading only [first_day - LOOKBACK_DAYS, last_day] reproduces the full run, bit for bit."""
+    assert_slices_recompute(_run, marts, FIRST, LAST, LOOKBACK_DAYS, slices=((0, 1), (50, 31)))
 
 
 def test_unready_baselines_or_a_missing_signal_are_insufficient(marts: dict[str, pl.DataFrame]) -> None:

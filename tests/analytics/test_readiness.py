@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from polar_pipeline.analytics.readiness import FEATURES, LOOKBACK_DAYS, WINDOW_DAYS, compute_readiness
-from tests.analytics.conftest import START, SimFrames, synthetic_marts
+from tests.analytics.conftest import START, SimFrames, assert_slices_recompute, synthetic_marts
 
 FIRST = START + timedelta(days=3)
 LAST = START + timedelta(days=165)
@@ -134,11 +134,10 @@ def test_a_day_never_reads_the_future(daily: pl.DataFrame) -> None:
 
 
 def test_any_slice_recomputes_the_same_rows(daily: pl.DataFrame) -> None:
-    full = compute_readiness(daily, FIRST, LAST)
-    for first, last in ((FIRST, FIRST), (FIRST + timedelta(days=91), FIRST + timedelta(days=120))):
-        window = pl.col("day").is_between(first - timedelta(days=LOOKBACK_DAYS), last)
-        sliced = compute_readiness(daily.filter(window), first, last)
-        assert sliced.equals(full.filter(pl.col("day").is_between(first, last)))
+    assert_slices_recompute(
+        lambda frames, first, last: compute_readiness(frames["daily"], first, last),
+        {"daily": daily}, FIRST, LAST, LOOKBACK_DAYS, slices=((0, 1), (91, 30)),
+    )  # fmt: skip
 
 
 def _person(days: int, **columns: Any) -> pl.DataFrame:

@@ -12,7 +12,7 @@ import pytest
 
 from polar_pipeline.analytics import risk
 from polar_pipeline.analytics.risk import LOOKBACK_DAYS, PERSISTENCE_CAP_DAYS, compute_risk
-from tests.analytics.conftest import START, SimFrames, synthetic_marts
+from tests.analytics.conftest import START, SimFrames, assert_slices_recompute, synthetic_marts
 
 FIRST = START + timedelta(days=40)
 LAST = START + timedelta(days=165)
@@ -182,13 +182,7 @@ def test_a_day_never_reads_the_future(marts: dict[str, pl.DataFrame]) -> None:
 
 def test_any_slice_recomputes_the_same_rows(marts: dict[str, pl.DataFrame]) -> None:
     """A run reading only [first_day - LOOKBACK_DAYS, last_day] reproduces the full run, bit for bit."""
-    full = _run(marts)
-    for offset, length in ((0, 1), (17, 1), (64, 5), (95, 30)):
-        first = FIRST + timedelta(days=offset)
-        last = first + timedelta(days=length - 1)
-        window = pl.col("day").is_between(first - timedelta(days=LOOKBACK_DAYS), last)
-        sliced = _run({name: frame.filter(window) for name, frame in marts.items()}, first, last)
-        assert sliced.equals(full.filter(pl.col("day").is_between(first, last))), (first, last)
+    assert_slices_recompute(_run, marts, FIRST, LAST, LOOKBACK_DAYS)
 
 
 def _only(frame: pl.DataFrame, **columns: Any) -> pl.DataFrame:
