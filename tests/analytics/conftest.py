@@ -7,6 +7,7 @@ truth (planted illness weeks and overreaching blocks). ``sim_frames`` reads the 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -165,3 +166,10 @@ def assert_slices_recompute(
         window = pl.col("day").is_between(first - timedelta(days=lookback_days), last)
         sliced = run({name: frame.filter(window) for name, frame in marts.items()}, first, last)
         assert sliced.equals(full.filter(pl.col("day").is_between(first, last))), (first, last)
+
+
+def close_or_both_null(a: float | None, b: float | None) -> bool:
+    """Equal to 1e-9 (relative or absolute), or both NULL: how recomputed values are compared."""
+    if a is None or b is None:
+        return a is None and b is None
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)

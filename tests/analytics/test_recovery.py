@@ -11,7 +11,13 @@ import polars as pl
 import pytest
 
 from polar_pipeline.analytics.recovery import LOOKBACK_DAYS, compute_recovery
-from tests.analytics.conftest import START, SimFrames, assert_slices_recompute, synthetic_marts
+from tests.analytics.conftest import (
+    START,
+    SimFrames,
+    assert_slices_recompute,
+    close_or_both_null,
+    synthetic_marts,
+)
 
 FIRST = START + timedelta(days=5)
 LAST = START + timedelta(days=160)
@@ -81,12 +87,6 @@ def reference_recovery(
     return out
 
 
-def _close(a: float | None, b: float | None) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
-
-
 @pytest.fixture(scope="module")
 def marts() -> dict[str, pl.DataFrame]:
     frames = synthetic_marts(seed=21)
@@ -112,7 +112,7 @@ def test_every_row_matches_an_independent_recomputation(marts: dict[str, pl.Data
     for row in result.iter_rows(named=True):
         key = (row["user_id"], row["day"])
         want = expected[key]
-        assert _close(row["score"], want["score"]), key
+        assert close_or_both_null(row["score"], want["score"]), key
         assert row["level"] == want["level"], key
         contributors = json.loads(row["contributors"])
         assert [c["name"] for c in contributors] == [name for name, *_ in COMPONENTS]
@@ -120,7 +120,7 @@ def test_every_row_matches_an_independent_recomputation(marts: dict[str, pl.Data
             part = want["parts"][got["name"]]
             assert got["available"] == part["ready"], (key, got["name"])
             assert got["metric"] == part["metric"], (key, got["name"])
-            assert _close(got["z"], part["z"]), (key, got["name"])
+            assert close_or_both_null(got["z"], part["z"]), (key, got["name"])
             clipped += got["z"] is not None and abs(got["z"]) > 3
     assert set(result["level"]) == {"low", "normal", "high", "insufficient"}
     assert clipped > 0

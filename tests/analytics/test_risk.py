@@ -12,7 +12,13 @@ import pytest
 
 from polar_pipeline.analytics import risk
 from polar_pipeline.analytics.risk import LOOKBACK_DAYS, PERSISTENCE_CAP_DAYS, compute_risk
-from tests.analytics.conftest import START, SimFrames, assert_slices_recompute, synthetic_marts
+from tests.analytics.conftest import (
+    START,
+    SimFrames,
+    assert_slices_recompute,
+    close_or_both_null,
+    synthetic_marts,
+)
 
 FIRST = START + timedelta(days=40)
 LAST = START + timedelta(days=165)
@@ -106,12 +112,6 @@ def reference_risk(
     return out
 
 
-def _close(a: float | None, b: float | None) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
-
-
 @pytest.fixture(scope="module")
 def marts() -> dict[str, pl.DataFrame]:
     return synthetic_marts(seed=16)
@@ -130,7 +130,7 @@ def test_every_row_matches_an_independent_recomputation(marts: dict[str, pl.Data
     for row in result.iter_rows(named=True):
         want = expected[(row["user_id"], row["day"])]
         key = (row["user_id"], row["day"])
-        assert _close(row["overtraining_score"], want["score"]), key
+        assert close_or_both_null(row["overtraining_score"], want["score"]), key
         assert row["level"] == want["level"], key
         assert row["persistence_days"] == want["persistence"], key
         factors = json.loads(row["factors"])
@@ -138,8 +138,8 @@ def test_every_row_matches_an_independent_recomputation(marts: dict[str, pl.Data
         for factor in factors:
             name = factor["name"]
             assert factor["available"] == (want["values"][name] is not None), key
-            assert _close(factor["value"], want["values"][name]), (key, name)
-            assert _close(factor["points"], want["points"][name]), (key, name)
+            assert close_or_both_null(factor["value"], want["values"][name]), (key, name)
+            assert close_or_both_null(factor["points"], want["points"][name]), (key, name)
         assert factors[0]["n"] == want["nights"]["hrv_below_normal"]
     # The data reach every level and the persistence cap, so every branch above was compared.
     assert set(result["level"]) == {"low", "moderate", "high", "insufficient"}
