@@ -27,6 +27,7 @@ import duckdb
 
 from polar_pipeline.warehouse.pause import pause_point
 from polar_pipeline.warehouse.samples import sample_views_sql, sync_sample_store
+from polar_pipeline.warehouse.serving_views import serving_views_sql
 
 POINTER_NAME = "CURRENT.json"
 SERVED_SCHEMAS: tuple[str, ...] = ("marts", "analytics")
@@ -124,6 +125,12 @@ def publish_snapshot(
                 con.execute(statement)
     finally:
         con.execute("DETACH serving_copy")
+    snapshot = duckdb.connect(str(tmp_path))
+    try:
+        for statement in serving_views_sql({f"{schema}.{table}" for schema, table in served}):
+            snapshot.execute(statement)
+    finally:
+        snapshot.close()
     pause_point("publish:copied")
     with open(tmp_path, "rb") as handle:
         os.fsync(handle.fileno())
