@@ -173,3 +173,20 @@ def close_or_both_null(a: float | None, b: float | None) -> bool:
     if a is None or b is None:
         return a is None and b is None
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+
+
+@pytest.fixture(scope="session")
+def sim_analytics(sim_frames: SimFrames) -> dict[str, pl.DataFrame]:
+    """Every analytics table but insights, computed once over the whole simulator history."""
+    from polar_pipeline.analytics import correlations, illness, readiness, recovery, risk, trends
+
+    marts, sim = sim_frames.marts, sim_frames.sim
+    first, last, daily, baselines = sim.first_day, sim.last_day, marts["daily_metrics"], marts["baselines"]
+    return {
+        "correlations": correlations.compute_correlations(daily, first, last),
+        "trends": trends.compute_trends(daily, first, last),
+        "risk": risk.compute_risk(daily, baselines, marts["training_load"], marts["sleep_debt"], first, last),
+        "recovery": recovery.compute_recovery(daily, baselines, first, last),
+        "illness_watch": illness.compute_illness_watch(daily, baselines, first, last),
+        "readiness": readiness.compute_readiness(daily, first, last),
+    }

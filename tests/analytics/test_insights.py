@@ -11,7 +11,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from polar_pipeline.analytics import correlations, illness, insights, readiness, recovery, risk, trends
+from polar_pipeline.analytics import insights
 from polar_pipeline.analytics.insights import compute_insights
 from tests.analytics.conftest import SimFrames
 
@@ -253,24 +253,18 @@ def test_a_day_without_anything_notable_says_nothing_and_never_reads_other_days(
 
 
 def test_every_planted_illness_week_gets_a_high_priority_observation_naming_hrv(
-    sim_frames: SimFrames,
+    sim_frames: SimFrames, sim_analytics: dict[str, pl.DataFrame]
 ) -> None:
     """The whole chain on the simulator's marts: analytics, then insights, against the planted illnesses."""
     marts, sim = sim_frames.marts, sim_frames.sim
-    first, last = sim.first_day, sim.last_day
-    daily, baselines = marts["daily_metrics"], marts["baselines"]
     rows = compute_insights(
-        daily,
+        marts["daily_metrics"],
         marts["anomalies"],
         marts["sleep_debt"],
-        correlations.compute_correlations(daily, first, last),
-        trends.compute_trends(daily, first, last),
-        risk.compute_risk(daily, baselines, marts["training_load"], marts["sleep_debt"], first, last),
-        recovery.compute_recovery(daily, baselines, first, last),
-        illness.compute_illness_watch(daily, baselines, first, last),
-        readiness.compute_readiness(daily, first, last),
-        first,
-        last,
+        *(sim_analytics[name] for name in ("correlations", "trends", "risk", "recovery", "illness_watch")),
+        sim_analytics["readiness"],
+        sim.first_day,
+        sim.last_day,
     )
     told = {
         (user, day)

@@ -9,10 +9,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from polar_pipeline.analytics import correlations, illness, recovery, risk, trends
 from polar_pipeline.warehouse.snapshot import publish_snapshot
 from polar_pipeline.warehouse.writer import connect_writer
-from tests.analytics.conftest import SimFrames
 
 NAMES = {
     "sleep_hrv_correlation", "training_recovery_lag", "activity_sleep_correlation", "overtraining_risk",
@@ -22,17 +20,9 @@ NAMES = {
 
 @pytest.fixture(scope="module")
 def published(
-    sim_frames: SimFrames, tmp_path_factory: pytest.TempPathFactory
+    sim_analytics: dict[str, pl.DataFrame], tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, dict[str, pl.DataFrame]]:
-    marts, sim = sim_frames.marts, sim_frames.sim
-    first, last, daily, baselines = sim.first_day, sim.last_day, marts["daily_metrics"], marts["baselines"]
-    tables = {
-        "correlations": correlations.compute_correlations(daily, first, last),
-        "trends": trends.compute_trends(daily, first, last),
-        "risk": risk.compute_risk(daily, baselines, marts["training_load"], marts["sleep_debt"], first, last),
-        "recovery": recovery.compute_recovery(daily, baselines, first, last),
-        "illness_watch": illness.compute_illness_watch(daily, baselines, first, last),
-    }
+    tables = {name: frame for name, frame in sim_analytics.items() if name != "readiness"}
     root = tmp_path_factory.mktemp("patterns")
     con = connect_writer(root / "warehouse.duckdb")
     try:
