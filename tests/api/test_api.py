@@ -75,7 +75,6 @@ def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pipeline,
         yield pipeline, _sync_two_windows_and_publish(pipeline, len(pipeline.users))
 
 
-@pytest.mark.xdist_group("api-synced")
 def test_sleep_route_returns_last_n_nights_with_upstream_field_names(
     synced: tuple[Pipeline, list[str]],
 ) -> None:
@@ -142,7 +141,6 @@ def _marts_only_copy(snapshot_path: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-@pytest.mark.xdist_group("api-synced")
 def test_sleep_route_answers_what_the_old_staging_query_answered(synced: tuple[Pipeline, list[str]]) -> None:
     pipeline, users = synced
     info = read_pointer(pipeline.settings.snapshots_dir)
