@@ -26,7 +26,7 @@ typecheck: setup
 	$(VENV)/bin/mypy --strict polar_pipeline polar_api
 
 unit: setup
-	$(VENV)/bin/pytest -q -n 2 --dist loadfile
+	$(VENV)/bin/pytest -q -n 2
 
 # The type check runs beside the tests (output kept per target), so it adds little to the wall time.
 test: lint
