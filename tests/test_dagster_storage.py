@@ -30,6 +30,25 @@ def probe_asset() -> dg.MaterializeResult:  # type: ignore[type-arg]
     return dg.MaterializeResult()
 
 
+def _probe_job() -> dg.JobDefinition:
+    return dg.Definitions(
+        assets=[probe_asset], jobs=[dg.define_asset_job("j", [probe_asset])]
+    ).resolve_job_def("j")
+
+
+def _materialize_range(
+    instance: dg.DagsterInstance, first_key: str, last_key: str
+) -> dg.ExecuteInProcessResult:
+    """One run of the probe asset over the user × day keys ``first_key``..``last_key`` (day|user)."""
+    return _probe_job().execute_in_process(
+        instance=instance,
+        tags={
+            "dagster/asset_partition_range_start": first_key,
+            "dagster/asset_partition_range_end": last_key,
+        },
+    )
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
@@ -48,16 +67,7 @@ def test_dagster_yaml_selects_the_fast_event_log_and_pool_limit(home: Path) -> N
 def test_a_ranged_run_records_every_partition_and_users_survive_a_new_process(home: Path) -> None:
     with dg.DagsterInstance.get() as instance:
         instance.add_dynamic_partitions("users", ["alice", "bob"])
-        job = dg.Definitions(
-            assets=[probe_asset], jobs=[dg.define_asset_job("j", [probe_asset])]
-        ).resolve_job_def("j")
-        result = job.execute_in_process(
-            instance=instance,
-            tags={
-                "dagster/asset_partition_range_start": "2025-01-01|alice",
-                "dagster/asset_partition_range_end": "2025-03-01|bob",
-            },
-        )
+        result = _materialize_range(instance, "2025-01-01|alice", "2025-03-01|bob")
         assert result.success
     script = (
         "import dagster as dg\n"
@@ -78,10 +88,7 @@ def test_a_ranged_run_records_every_partition_and_users_survive_a_new_process(ho
 def test_shards_are_wal_and_our_connections_skip_the_full_fsync(home: Path) -> None:
     with dg.DagsterInstance.get() as instance:
         instance.add_dynamic_partitions("users", ["carol"])
-        job = dg.Definitions(
-            assets=[probe_asset], jobs=[dg.define_asset_job("j", [probe_asset])]
-        ).resolve_job_def("j")
-        run_id = job.execute_in_process(instance=instance, partition_key="2025-01-02|carol").run_id
+        run_id = _probe_job().execute_in_process(instance=instance, partition_key="2025-01-02|carol").run_id
         storage = instance.event_log_storage
         assert isinstance(storage, FastSqliteEventLogStorage)
         with storage.run_connection(run_id) as conn:
@@ -270,16 +277,7 @@ def test_a_batch_keeps_its_own_ids_when_another_process_writes_the_index_shard_a
 
         engine = storage._engine_for("index")  # the seam this test needs
         sa_event.listen(engine, "before_cursor_execute", another_process_writes)
-        job = dg.Definitions(
-            assets=[probe_asset], jobs=[dg.define_asset_job("j", [probe_asset])]
-        ).resolve_job_def("j")
-        result = job.execute_in_process(
-            instance=instance,
-            tags={
-                "dagster/asset_partition_range_start": "2025-01-01|alice",
-                "dagster/asset_partition_range_end": "2025-04-30|alice",
-            },
-        )
+        result = _materialize_range(instance, "2025-01-01|alice", "2025-04-30|alice")
         assert result.success and intrusions == [1]
         run_id = result.run_id
     index = sqlite3.connect(index_db)
