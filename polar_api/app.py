@@ -5,13 +5,48 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from polar_api.routers import health, sleep
+from polar_api.auth import authorize
+from polar_api.routers import (
+    activity,
+    analytics_status,
+    anomalies,
+    baselines,
+    cardio_load,
+    exercises,
+    export,
+    health,
+    heart_rate,
+    insights,
+    metrics,
+    patterns,
+    recharge,
+    sleep,
+    sync,
+)
 from polar_pipeline import __version__
 from polar_pipeline.settings import Settings, get_settings
 from polar_pipeline.warehouse.snapshot import SnapshotReader, SnapshotUnavailable
+
+USER_ROUTERS: tuple[APIRouter, ...] = (
+    sleep.router,
+    recharge.router,
+    activity.router,
+    exercises.router,
+    heart_rate.router,
+    cardio_load.router,
+    baselines.router,
+    anomalies.router,
+    patterns.router,
+    insights.router,
+    analytics_status.router,
+    metrics.router,
+    sync.router,
+    export.router,
+)
+"""Every /api/v1/users/{user_id}/... resource, one router each over ``polar_api.read``."""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -32,5 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse(status_code=503, content={"detail": str(exc)})
 
     app.include_router(health.router)
-    app.include_router(sleep.router, prefix="/api/v1")
+    api_v1 = APIRouter(prefix="/api/v1", dependencies=[Depends(authorize)])
+    for router in USER_ROUTERS:
+        api_v1.include_router(router)
+    app.include_router(api_v1)
     return app

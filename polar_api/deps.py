@@ -1,13 +1,17 @@
-"""Request-scoped dependencies: a private cursor on the current serving snapshot."""
+"""Request-scoped dependencies: a private cursor on the current serving snapshot, the user's day window."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date, timedelta
 from typing import Annotated
 
 import duckdb
-from fastapi import Depends, Path, Request, Response
+from fastapi import Depends, HTTPException, Path, Query, Request, Response
 
+from polar_api.read.time_zones import user_time_zone
+from polar_api.read.users import user_exists
+from polar_pipeline import clock
 from polar_pipeline.control_store import USER_ID_PATTERN
 from polar_pipeline.warehouse.snapshot import SnapshotReader
 
@@ -27,4 +31,36 @@ def snapshot_cursor(request: Request, response: Response) -> Iterator[duckdb.Duc
 
 
 SnapshotCursor = Annotated[duckdb.DuckDBPyConnection, Depends(snapshot_cursor)]
-UserId = Annotated[str, Path(pattern=USER_ID_PATTERN.pattern, description="the user id (Polar user id)")]
+UserId = Annotated[
+    str,
+    Path(
+        pattern=USER_ID_PATTERN.pattern,
+        max_length=100,
+        description="the user id (Polar user id): 1-100 letters, digits, '_' or '-'",
+    ),
+]
+Days = Annotated[
+    int,
+    Query(
+        ge=1,
+        le=365,
+        description="how far back: the local dates today-days ... today, both ends inclusive (1-365)",
+    ),
+]
+"""The ``days`` parameter of every list route; each route gives its own default (polar-flow-server's)."""
+
+
+def user_today(request: Request, cursor: duckdb.DuckDBPyConnection, user_id: str) -> date:
+    """The user's own date now (their zone from the snapshot), else the machine's (``clock.today``)."""
+    return clock.today(request.app.state.settings, user_time_zone(cursor, user_id))
+
+
+def window_start(request: Request, cursor: duckdb.DuckDBPyConnection, user_id: str, days: int) -> date:
+    """The first local date of a ``days`` window: today - days (so up to days + 1 dates, as upstream)."""
+    return user_today(request, cursor, user_id) - timedelta(days=days)
+
+
+def require_user(cursor: duckdb.DuckDBPyConnection, user_id: str) -> None:
+    """404 when the snapshot knows nothing of ``user_id``; a known user with nothing in range gets []."""
+    if not user_exists(cursor, user_id):
+        raise HTTPException(status_code=404, detail=f"no data for user {user_id} in the serving snapshot")

@@ -23,7 +23,7 @@ from polar_pipeline.settings import Settings, simulator_environment
 from polar_pipeline.simulator import SimulatorConfig, create_app
 from tests.support.servers import serve_asgi
 
-pytest_plugins = ["tests.support.simulated"]
+pytest_plugins = ["tests.support.simulated", "tests.support.served"]
 
 RAW_TABLE_NAMES = ("sleep", "nightly_recharge", "activity", "exercises", "quarantine")
 TEST_HISTORY_START = "2024-01-01"
