@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import duckdb
 from fastapi import Depends, HTTPException, Path, Query, Request, Response
 
-from polar_api.read.time_zones import user_time_zone
-from polar_api.read.users import user_exists
+from polar_api.read.time_zones import time_zones
+from polar_api.read.users import known_users
 from polar_pipeline import clock
 from polar_pipeline.control_store import USER_ID_PATTERN
 from polar_pipeline.warehouse.snapshot import SnapshotReader
@@ -27,7 +27,30 @@ def snapshot_cursor(request: Request, response: Response) -> Iterator[duckdb.Duc
     reader: SnapshotReader = request.app.state.reader
     with reader.cursor() as (cursor, info):
         response.headers[GENERATION_HEADER] = str(info.generation)
-        yield cursor
+        memo = reader.memo(cursor)
+        _generation_memos[id(cursor)] = memo if memo is not None else {}
+        try:
+            yield cursor
+        finally:
+            _generation_memos.pop(id(cursor), None)
+
+
+_generation_memos: dict[int, dict[str, Any]] = {}
+"""id(cursor) -> its generation's memo, while a request holds the cursor (see ``_generation_lookup``)."""
+
+
+def _generation_lookup(cursor: duckdb.DuckDBPyConnection, name: str, load: Any) -> Any:
+    """``load(cursor)``, computed once per snapshot generation.
+
+    A generation never changes, so the users it knows and their zones are read on its first request and then
+    looked up in memory: a query per request would cost more than the route's own read.
+    """
+    memo = _generation_memos.get(id(cursor))
+    if memo is None:  # a cursor from elsewhere (a test, a script): no memo to keep it in
+        return load(cursor)
+    if name not in memo:
+        memo[name] = load(cursor)
+    return memo[name]
 
 
 SnapshotCursor = Annotated[duckdb.DuckDBPyConnection, Depends(snapshot_cursor)]
@@ -52,7 +75,8 @@ Days = Annotated[
 
 def user_today(request: Request, cursor: duckdb.DuckDBPyConnection, user_id: str) -> date:
     """The user's own date now (their zone from the snapshot), else the machine's (``clock.today``)."""
-    return clock.today(request.app.state.settings, user_time_zone(cursor, user_id))
+    zones: dict[str, str] = _generation_lookup(cursor, "time_zones", time_zones)
+    return clock.today(request.app.state.settings, zones.get(user_id))
 
 
 def window_start(request: Request, cursor: duckdb.DuckDBPyConnection, user_id: str, days: int) -> date:
@@ -62,5 +86,6 @@ def window_start(request: Request, cursor: duckdb.DuckDBPyConnection, user_id: s
 
 def require_user(cursor: duckdb.DuckDBPyConnection, user_id: str) -> None:
     """404 when the snapshot knows nothing of ``user_id``; a known user with nothing in range gets []."""
-    if not user_exists(cursor, user_id):
+    users: frozenset[str] = _generation_lookup(cursor, "known_users", known_users)
+    if user_id not in users:
         raise HTTPException(status_code=404, detail=f"no data for user {user_id} in the serving snapshot")

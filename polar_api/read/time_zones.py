@@ -13,6 +13,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import duckdb
 
 USER_TIME_ZONE_QUERY = "SELECT time_zone FROM control.user_time_zones WHERE user_id = $user_id"
+TIME_ZONES_QUERY = "SELECT user_id, time_zone FROM control.user_time_zones"
+
+
+def _loadable(name: object) -> str | None:
+    try:
+        ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+    return str(name)
 
 
 def user_time_zone(cursor: duckdb.DuckDBPyConnection, user_id: str) -> str | None:
@@ -21,10 +30,13 @@ def user_time_zone(cursor: duckdb.DuckDBPyConnection, user_id: str) -> str | Non
         row = cursor.execute(USER_TIME_ZONE_QUERY, {"user_id": user_id}).fetchone()
     except duckdb.CatalogException:  # a snapshot from before the table existed
         return None
-    if row is None:
-        return None
+    return None if row is None else _loadable(row[0])
+
+
+def time_zones(cursor: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Every user's loadable zone: read once per generation by the API, then a dict lookup."""
     try:
-        ZoneInfo(str(row[0]))
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        return None
-    return str(row[0])
+        rows = cursor.execute(TIME_ZONES_QUERY).fetchall()
+    except duckdb.CatalogException:
+        return {}
+    return {str(user): zone for user, name in rows if (zone := _loadable(name)) is not None}

@@ -10,9 +10,15 @@ from __future__ import annotations
 import duckdb
 
 USER_EXISTS_QUERY = "SELECT EXISTS (SELECT 1 FROM marts.daily_metrics WHERE user_id = $user_id)"
+KNOWN_USERS_QUERY = "SELECT DISTINCT user_id FROM marts.daily_metrics"
 
 
 def user_exists(cursor: duckdb.DuckDBPyConnection, user_id: str) -> bool:
     """Whether the snapshot behind ``cursor`` holds any day for ``user_id``."""
     row = cursor.execute(USER_EXISTS_QUERY, {"user_id": user_id}).fetchone()
     return row is not None and bool(row[0])
+
+
+def known_users(cursor: duckdb.DuckDBPyConnection) -> frozenset[str]:
+    """Every user the snapshot holds a day for: read once per generation by the API, then a set lookup."""
+    return frozenset(str(row[0]) for row in cursor.execute(KNOWN_USERS_QUERY).fetchall())
