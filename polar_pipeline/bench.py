@@ -49,7 +49,7 @@ def _collect_history(
     settings: Settings, sim_url: str, tokens: dict[str, str], today: date, *, days: int = HISTORY_DAYS
 ) -> int:
     """Walk the simulated clock over the last ``days``, storing each 28-day window (no Dagster involved)."""
-    from polar_pipeline.ingest.streams import RAW_STREAMS, SOURCE, to_raw_batch
+    from polar_pipeline.ingest.streams import ALL_RAW_STREAMS, SOURCE, to_raw_batch
 
     changed = 0
     step_today = today - timedelta(days=days)
@@ -59,7 +59,7 @@ def _collect_history(
         while True:
             httpx.post(f"{sim_url}/sim/clock", json={"today": step_today.isoformat()}, timeout=10)
             with AccessLinkClient(sim_url, token_url="", client_id="", client_secret="") as client:
-                for spec in RAW_STREAMS:
+                for spec in ALL_RAW_STREAMS:
                     batches = {
                         user_id: to_raw_batch(
                             spec.stream,
@@ -260,6 +260,12 @@ def main() -> int:
                         first_token, today - timedelta(days=364), today
                     ).requests,
                     "exercises": client.fetch_exercises(
+                        first_token, today - timedelta(days=364), today
+                    ).requests,
+                    "continuous_hr": client.fetch_continuous_hr(
+                        first_token, today - timedelta(days=364), today
+                    ).requests,
+                    "cardio_load": client.fetch_cardio_load(
                         first_token, today - timedelta(days=364), today
                     ).requests,
                 }

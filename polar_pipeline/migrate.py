@@ -4,7 +4,9 @@ What changed since layout 1 (the first release):
 
 * the day axis starts at ``history-start`` (recorded once: the first day with data) instead of 2020-01-01;
 * derived tables whose columns changed (``marts.daily_metrics`` gained the night's start, end and heart
-  rate) are rebuilt from raw for every user and day they cover; raw tables are never touched;
+  rate in layout 2, and the columns from sleep, activity, continuous heart rate and cardio load in layout 3)
+  are rebuilt from raw for every user and day they cover; raw tables are never touched (missing ones, such
+  as ``raw.continuous_heart_rate`` and ``raw.cardio_load`` of layout 3, are created empty);
 * per-sample series live in the sample store, which the next publish fills from raw (nothing to do here).
 
 ``migrate_home`` is idempotent and cheap once done: ``layout-version`` under POLAR_HOME says which layout the
@@ -20,11 +22,11 @@ from polar_pipeline.history import history_start
 from polar_pipeline.settings import Settings
 from polar_pipeline.sqlmodels import DEFAULT_SQL_DIR, ModelGraph, load_models, run_models
 from polar_pipeline.sqlmodels.catalog import describe_relations
-from polar_pipeline.warehouse.schema import raw_extent
+from polar_pipeline.warehouse.schema import ensure_raw_schema, raw_extent
 from polar_pipeline.warehouse.slices import existing_columns
 from polar_pipeline.warehouse.writer import connect_writer
 
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 VERSION_FILE = "layout-version"
 
 
@@ -57,6 +59,7 @@ def migrate_home(settings: Settings, graph: ModelGraph | None = None) -> Migrati
     expected = describe_relations(graph)
     con = connect_writer(settings.warehouse_path)
     try:
+        ensure_raw_schema(con)  # the views of this version read every raw table it knows
         stale = [
             model.name
             for model in graph.tables

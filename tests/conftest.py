@@ -25,7 +25,15 @@ from tests.support.servers import serve_asgi
 
 pytest_plugins = ["tests.support.simulated", "tests.support.served"]
 
-RAW_TABLE_NAMES = ("sleep", "nightly_recharge", "activity", "exercises", "quarantine")
+RAW_TABLE_NAMES = (
+    "sleep",
+    "nightly_recharge",
+    "activity",
+    "exercises",
+    "continuous_heart_rate",
+    "cardio_load",
+    "quarantine",
+)
 TEST_HISTORY_START = "2024-01-01"
 """The day axis of every test instance: before all simulated data the tests use (2025 on), fixed."""
 TEST_TODAY = date(2026, 3, 1)

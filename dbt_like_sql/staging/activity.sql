@@ -2,7 +2,8 @@
 -- start_time, which real payloads send as the device's local midnight without a zone (docs/accesslink.md §6.2,
 -- §6.3); a zoned start_time keeps the date written on it, as the sync client does.
 -- ISO-8601 durations (PT7H22M, P1DT2H) become seconds; years and months are refused because their length is
--- undefined. total_calories includes the basal rate, active_calories does not.
+-- undefined. total_calories includes the basal rate, active_calories does not. inactivity_alerts is the day's
+-- inactivity_alert_count (the watch's "time to move" alerts).
 -- A row that cannot be typed gets reject_reason (NULL when it typed fine) and is quarantined by daily_metrics.
 -- Rows come from staging.raw_records (raw_day is the raw table's day, so a filter on it reaches the raw scan).
 -- materialized: view
@@ -27,7 +28,9 @@ WITH fields AS (
         json_type(p -> 'daily_activity') AS goal_type,
         TRY_CAST(p ->> 'daily_activity' AS DOUBLE) AS goal_num,
         json_type(p -> 'distance_from_steps') AS distance_type,
-        TRY_CAST(p ->> 'distance_from_steps' AS DOUBLE) AS distance_num
+        TRY_CAST(p ->> 'distance_from_steps' AS DOUBLE) AS distance_num,
+        json_type(p -> 'inactivity_alert_count') AS alerts_type,
+        TRY_CAST(p ->> 'inactivity_alert_count' AS DOUBLE) AS alerts_num
     FROM staging.raw_records('{{ source("raw", "activity") }}')
 ),
 
@@ -75,6 +78,10 @@ checked AS (
             staging.invalid_reason(
                 distance_type, staging.json_is_number(distance_type) AND distance_num >= 0,
                 'distance_from_steps: expected a number >= 0'
+            ),
+            staging.invalid_reason(
+                alerts_type, staging.json_is_number(alerts_type) AND alerts_num = floor(alerts_num) AND alerts_num >= 0,
+                'inactivity_alert_count: expected an integer >= 0'
             )
         ), '') AS reject_reason
     FROM parsed
@@ -94,6 +101,7 @@ SELECT
     inactive_seconds,
     staging.json_number(goal_type, goal_num) AS daily_activity_percent,
     staging.json_number(distance_type, distance_num) AS distance_from_steps_m,
+    TRY_CAST(staging.json_number(alerts_type, alerts_num) AS BIGINT) AS inactivity_alerts,
     raw_payload,
     reject_reason
 FROM checked

@@ -5,8 +5,15 @@
 -- duration (ISO-8601, e.g. PT8239.604S) becomes seconds. training_load is the session's load used downstream:
 -- Training Load Pro cardio-load (Polar's TRIMP-based load), else the legacy training_load field.
 -- Sentinels become NULL: cardio-load -1.0, muscle-load -1.0, perceived-load 0.0, heart rates 0 (docs/accesslink.md §7); both key
--- spellings of training_load_pro (cardio-load / cardio_load) are read. A row that cannot be typed gets
--- reject_reason (NULL when it typed fine) and is quarantined by daily_metrics.
+-- spellings of training_load_pro (cardio-load / cardio_load) are read, and so are both of running_index and
+-- of the heart-rate zone keys (lower_limit / lower-limit ...; docs/accesslink.md §5.4). heart_rate_zones is
+-- the zones as JSON text, ordered by index: [{"index", "lower_limit_bpm", "upper_limit_bpm", "in_zone_seconds"}].
+-- has_samples says whether the payload carries sample series, has_route is Polar's flag that the workout
+-- recorded a GPS route. AccessLink sends no ascent or descent: ascent_m and descent_m are summed from the
+-- altitude series (sample type 3, either key spelling; sensor gaps skipped) with a 1 m dead band, so barometer
+-- noise below a metre does not add up: a rise or fall counts once the altitude has moved at least 1 m from the
+-- last level counted, and is then counted from there. NULL without an altitude series. A row that cannot be
+-- typed gets reject_reason (NULL when it typed fine) and is quarantined by the marts that read it.
 -- Rows come from staging.raw_records (raw_day is the raw table's day, so a filter on it reaches the raw scan).
 -- materialized: view
 -- grain: user_id, exercise_id
@@ -56,7 +63,41 @@ WITH fields AS (
         TRY_CAST(
             coalesce(v[11] ->> 'perceived-load', v[11] ->> 'perceived_load')
             AS DOUBLE
-        ) AS perceived_num
+        ) AS perceived_num,
+        json_type(coalesce(v[12], v[13])) AS running_index_type,
+        TRY_CAST(coalesce(v[12], v[13]) ->> '$' AS DOUBLE) AS running_index_num,
+        json_type(v[14]) AS zones_type,
+        list_transform(
+            CASE WHEN json_type(v[14]) = 'ARRAY' THEN json_extract(v[14], '$[*]') END,
+            lambda zone: {
+                'is_object': json_type(zone) = 'OBJECT',
+                'index_type': json_type(zone -> 'index'),
+                'index': TRY_CAST(zone ->> 'index' AS DOUBLE),
+                'lower_type': json_type(coalesce(zone -> 'lower_limit', zone -> 'lower-limit')),
+                'lower': TRY_CAST(coalesce(zone ->> 'lower_limit', zone ->> 'lower-limit') AS DOUBLE),
+                'upper_type': json_type(coalesce(zone -> 'upper_limit', zone -> 'upper-limit')),
+                'upper': TRY_CAST(coalesce(zone ->> 'upper_limit', zone ->> 'upper-limit') AS DOUBLE),
+                'in_zone_type': json_type(coalesce(zone -> 'in_zone', zone -> 'in-zone')),
+                'in_zone_seconds': staging.iso_duration_seconds(coalesce(zone ->> 'in_zone', zone ->> 'in-zone'))
+            }
+        ) AS zones,
+        json_type(v[15]) AS has_route_type,
+        v[15] ->> '$' AS has_route_text,
+        -- The sample series are read apart from the one parse above: only has_samples and the altitude
+        -- totals need them, and a model that selects neither skips this (a workout's series are ~100 kB).
+        coalesce(json_array_length(p, '$.samples') > 0, false) AS has_samples,
+        list_filter(
+            list_transform(
+                string_split(
+                    list_filter(
+                        json_extract(p, '$.samples[*]'), lambda series: coalesce(series ->> 'sample_type', series ->> 'sample-type') = '3'
+                    )[1] ->> 'data',
+                    ','
+                ),
+                lambda token: TRY_CAST(trim(token) AS DOUBLE)
+            ),
+            lambda altitude: isfinite(altitude)
+        ) AS altitudes
     FROM (
         -- One parse of the payload (a workout with samples is ~100 kB) for every field read below.
         SELECT *, json_extract(p, [
@@ -70,7 +111,11 @@ WITH fields AS (
             '$.distance',  -- v[8]
             '$.heart_rate',  -- v[9]
             '$.training_load',  -- v[10]
-            '$.training_load_pro'  -- v[11]
+            '$.training_load_pro',  -- v[11]
+            '$.running_index',  -- v[12]
+            '$."running-index"',  -- v[13]
+            '$.heart_rate_zones',  -- v[14]
+            '$.has_route'  -- v[15]
         ]) AS v
         FROM staging.raw_records('{{ source("raw", "exercises") }}')
     )
@@ -87,7 +132,28 @@ parsed AS (
                 AND offset_num BETWEEN -720 AND 840
                 THEN TRY_CAST(offset_num AS INTEGER)
         END AS payload_offset,
-        staging.iso_duration_seconds(duration_text) AS duration_seconds
+        staging.iso_duration_seconds(duration_text) AS duration_seconds,
+        CASE
+            WHEN len(altitudes) > 0
+                THEN list_reduce(
+                    list_transform(altitudes, lambda a: {'level': a, 'ascent': 0.0::DOUBLE, 'descent': 0.0::DOUBLE}),
+                    lambda counted, reading: CASE
+                        WHEN reading.level - counted.level >= 1
+                            THEN {
+                                'level': reading.level,
+                                'ascent': counted.ascent + (reading.level - counted.level),
+                                'descent': counted.descent
+                            }
+                        WHEN counted.level - reading.level >= 1
+                            THEN {
+                                'level': reading.level,
+                                'ascent': counted.ascent,
+                                'descent': counted.descent + (counted.level - reading.level)
+                            }
+                        ELSE counted
+                    END
+                )
+        END AS altitude_totals
     FROM fields
 ),
 
@@ -164,7 +230,28 @@ checked AS (
             staging.invalid_reason(
                 perceived_type, staging.json_is_number(perceived_type) AND perceived_num >= 0,
                 'training_load_pro.perceived-load: expected a number >= 0'
-            )
+            ),
+            staging.invalid_reason(
+                running_index_type,
+                staging.json_is_number(running_index_type) AND running_index_num = floor(running_index_num)
+                AND running_index_num BETWEEN 0 AND 100,
+                'running_index: expected an integer 0..100'
+            ),
+            staging.invalid_reason(zones_type, zones_type = 'ARRAY', 'heart_rate_zones: expected a JSON array'),
+            CASE
+                WHEN NOT list_bool_and(list_transform(
+                    zones,
+                    lambda z: z.is_object
+                        AND staging.json_is_number(z.index_type) AND z.index = floor(z.index) AND z.index >= 0
+                        AND staging.json_is_number(z.lower_type) AND z.lower = floor(z.lower)
+                        AND staging.json_is_number(z.upper_type) AND z.upper = floor(z.upper)
+                        AND 0 <= z.lower AND z.lower <= z.upper AND z.upper <= 250
+                        AND (coalesce(z.in_zone_type, 'NULL') = 'NULL' OR z.in_zone_seconds IS NOT NULL)
+                ))
+                    THEN 'heart_rate_zones: each zone needs an integer index >= 0, integer limits 0..250 '
+                        || '(lower <= upper) and an ISO-8601 in_zone'
+            END,
+            staging.invalid_reason(has_route_type, has_route_type = 'BOOLEAN', 'has_route: expected true or false')
         ), '') AS reject_reason
     FROM localized
 ),
@@ -199,6 +286,23 @@ SELECT
     CASE WHEN staging.json_is_number(perceived_type) AND perceived_num > 0 THEN perceived_num END AS perceived_load,
     legacy_training_load,
     coalesce(cardio_load, legacy_training_load) AS training_load,
+    altitude_totals.ascent AS ascent_m,
+    altitude_totals.descent AS descent_m,
+    TRY_CAST(staging.json_number(running_index_type, running_index_num) AS INTEGER) AS running_index,
+    CASE
+        WHEN zones_type = 'ARRAY'
+            THEN to_json(list_sort(list_transform(
+                zones,
+                lambda z: {
+                    'index': TRY_CAST(z.index AS INTEGER),
+                    'lower_limit_bpm': TRY_CAST(z.lower AS INTEGER),
+                    'upper_limit_bpm': TRY_CAST(z.upper AS INTEGER),
+                    'in_zone_seconds': z.in_zone_seconds
+                }
+            )))::VARCHAR
+    END AS heart_rate_zones,
+    has_samples,
+    CASE WHEN has_route_type = 'BOOLEAN' THEN has_route_text = 'true' END AS has_route,
     raw_payload,
     reject_reason
 FROM typed

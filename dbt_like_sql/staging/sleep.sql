@@ -1,6 +1,8 @@
 -- Nightly sleep from raw.sleep, typed: one row per user and night, dated by Polar's `date` (the wake-up date).
 -- Stage, interruption and goal durations stay integer seconds as AccessLink sends them; sleep_seconds is the
--- actual sleep light + deep + REM + unrecognized (= sleep span minus interruptions on real data).
+-- actual sleep light + deep + REM + unrecognized (= sleep span minus interruptions on real data); Polar splits the
+-- interruptions into short (< 90 s) and long (>= 90 s) ones. sleep_cycles and the three group scores (sleep
+-- time; solidity = long interruptions, continuity, actual sleep; regeneration = REM and deep) are Polar's own.
 -- interruptions counts the wake (stage 0) runs of the hypnogram between the first and the last sleep stage,
 -- read in JSON order (the HH:MM keys wrap past midnight, so they are never sorted). heart_rate_avg_bpm,
 -- _min_bpm and _max_bpm summarise the night's heart_rate_samples, 0 (no reading) excluded.
@@ -43,6 +45,18 @@ WITH fields AS (
         TRY_CAST(v[14] ->> '$' AS DOUBLE) AS goal_num,
         json_type(v[15]) AS rating_type,
         TRY_CAST(v[15] ->> '$' AS DOUBLE) AS rating_num,
+        json_type(v[18]) AS short_type,
+        TRY_CAST(v[18] ->> '$' AS DOUBLE) AS short_num,
+        json_type(v[19]) AS long_type,
+        TRY_CAST(v[19] ->> '$' AS DOUBLE) AS long_num,
+        json_type(v[20]) AS cycles_type,
+        TRY_CAST(v[20] ->> '$' AS DOUBLE) AS cycles_num,
+        json_type(v[21]) AS duration_score_type,
+        TRY_CAST(v[21] ->> '$' AS DOUBLE) AS duration_score_num,
+        json_type(v[22]) AS solidity_score_type,
+        TRY_CAST(v[22] ->> '$' AS DOUBLE) AS solidity_score_num,
+        json_type(v[23]) AS regeneration_score_type,
+        TRY_CAST(v[23] ->> '$' AS DOUBLE) AS regeneration_score_num,
         list_filter(
             map_values(TRY_CAST(v[16] AS MAP(VARCHAR, DOUBLE))), lambda bpm: bpm > 0
         ) AS heart_rates,
@@ -73,7 +87,13 @@ WITH fields AS (
             '$.sleep_goal',  -- v[14]
             '$.sleep_rating',  -- v[15]
             '$.heart_rate_samples',  -- v[16]
-            '$.hypnogram'  -- v[17]
+            '$.hypnogram',  -- v[17]
+            '$.short_interruption_duration',  -- v[18]
+            '$.long_interruption_duration',  -- v[19]
+            '$.sleep_cycles',  -- v[20]
+            '$.group_duration_score',  -- v[21]
+            '$.group_solidity_score',  -- v[22]
+            '$.group_regeneration_score'  -- v[23]
         ]) AS v
         FROM staging.raw_records('{{ source("raw", "sleep") }}')
     )
@@ -124,6 +144,36 @@ checked AS (
                 staging.json_is_number(interruption_type)
                 AND interruption_num = floor(interruption_num) AND interruption_num >= 0,
                 'total_interruption_duration: expected whole seconds >= 0'
+            ),
+            staging.invalid_reason(
+                short_type,
+                staging.json_is_number(short_type) AND short_num = floor(short_num) AND short_num >= 0,
+                'short_interruption_duration: expected whole seconds >= 0'
+            ),
+            staging.invalid_reason(
+                long_type,
+                staging.json_is_number(long_type) AND long_num = floor(long_num) AND long_num >= 0,
+                'long_interruption_duration: expected whole seconds >= 0'
+            ),
+            staging.invalid_reason(
+                cycles_type,
+                staging.json_is_number(cycles_type) AND cycles_num = floor(cycles_num) AND cycles_num >= 0,
+                'sleep_cycles: expected an integer >= 0'
+            ),
+            staging.invalid_reason(
+                duration_score_type,
+                staging.json_is_number(duration_score_type) AND duration_score_num BETWEEN 0 AND 100,
+                'group_duration_score: expected 0..100'
+            ),
+            staging.invalid_reason(
+                solidity_score_type,
+                staging.json_is_number(solidity_score_type) AND solidity_score_num BETWEEN 0 AND 100,
+                'group_solidity_score: expected 0..100'
+            ),
+            staging.invalid_reason(
+                regeneration_score_type,
+                staging.json_is_number(regeneration_score_type) AND regeneration_score_num BETWEEN 0 AND 100,
+                'group_regeneration_score: expected 0..100'
             ),
             staging.invalid_reason(
                 score_type,
@@ -197,6 +247,8 @@ SELECT
             )
     END AS sleep_seconds,
     TRY_CAST(staging.json_number(interruption_type, interruption_num) AS BIGINT) AS interruption_seconds,
+    TRY_CAST(staging.json_number(short_type, short_num) AS BIGINT) AS short_interruption_seconds,
+    TRY_CAST(staging.json_number(long_type, long_num) AS BIGINT) AS long_interruption_seconds,
     CASE
         WHEN asleep IS NOT NULL AND list_bool_or(asleep)
             THEN len(list_filter(
@@ -206,6 +258,7 @@ SELECT
             ))
         WHEN asleep IS NOT NULL THEN 0
     END AS interruptions,
+    TRY_CAST(staging.json_number(cycles_type, cycles_num) AS INTEGER) AS sleep_cycles,
     TRY_CAST(staging.json_number(score_type, score_num) AS INTEGER) AS sleep_score,
     NULLIF(staging.json_number(continuity_type, continuity_num), 0) AS continuity,
     TRY_CAST(
@@ -214,6 +267,9 @@ SELECT
     TRY_CAST(NULLIF(staging.json_number(charge_type, charge_num), -1) AS INTEGER) AS sleep_charge,
     TRY_CAST(staging.json_number(goal_type, goal_num) AS BIGINT) AS sleep_goal_seconds,
     TRY_CAST(NULLIF(staging.json_number(rating_type, rating_num), 0) AS INTEGER) AS sleep_rating,
+    staging.json_number(duration_score_type, duration_score_num) AS group_duration_score,
+    staging.json_number(solidity_score_type, solidity_score_num) AS group_solidity_score,
+    staging.json_number(regeneration_score_type, regeneration_score_num) AS group_regeneration_score,
     list_avg(heart_rates) AS heart_rate_avg_bpm,
     list_min(heart_rates) AS heart_rate_min_bpm,
     list_max(heart_rates) AS heart_rate_max_bpm,

@@ -68,7 +68,7 @@ def render(graph: ModelGraph) -> str:
             for relation, contract in sorted(graph.sources.items()):
                 parts.append(_relation(relation, "table", contract.description, contract, shapes))
         else:
-            for model in sorted(graph.relations, key=lambda m: m.name):
+            for model in sorted(graph.relations, key=lambda m: m.relation):
                 if model.schema == schema:
                     parts.append(
                         _relation(model.relation, _kind(model), model.description, model.contract, shapes)

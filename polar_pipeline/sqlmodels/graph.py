@@ -60,10 +60,13 @@ class SqlModel:
     parameters: frozenset[str]
     macros: tuple[str, ...] = ()
     contract: Contract | None = None
+    alias: str | None = None
+    """The table or view name when it differs from the model name (``-- alias:``); names are unique across
+    schemas, so ``marts/exercise_sessions.sql`` with ``-- alias: exercises`` is ``marts.exercises``."""
 
     @property
     def relation(self) -> str:
-        return f"{self.schema}.{self.name}"
+        return f"{self.schema}.{self.alias or self.name}"
 
 
 @dataclass(frozen=True)

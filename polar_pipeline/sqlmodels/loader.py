@@ -55,7 +55,7 @@ from polar_pipeline.warehouse.schema import RAW_TABLES
 DEFAULT_SQL_DIR = Path(__file__).resolve().parents[2] / "dbt_like_sql"
 """The repository's ``dbt_like_sql/`` folder (the package runs from a source checkout)."""
 
-HEADER_KEYS: tuple[str, ...] = ("materialized", "window_days", "grain")
+HEADER_KEYS: tuple[str, ...] = ("materialized", "window_days", "grain", "alias")
 MATERIALIZATIONS: tuple[Materialization, ...] = ("view", "table", "ephemeral")
 MACRO_FOLDER = "macros"
 """The folder of ``dbt_like_sql/`` that holds macros, one per file, instead of models."""
@@ -116,6 +116,7 @@ def load_models(sql_dir: Path = DEFAULT_SQL_DIR) -> ModelGraph:
     models: dict[str, SqlModel] = {}
     for name in order:
         models[name] = _with_contract(_build_model(name, drafts[name], models, macros))
+    _check_unique_relations(models)
     _check_view_dependencies(models)
     try:
         sources = load_source_contracts(sql_dir / SOURCES_FILE)
@@ -309,6 +310,11 @@ def _build_model(
     grain = tuple(
         part.strip() for part in header.settings.get("grain", "user_id, day").split(",") if part.strip()
     )
+    alias = header.settings.get("alias")
+    if alias is not None and not _IDENTIFIER_RE.fullmatch(alias):
+        raise SqlModelError(f"{path}: alias {alias!r} is not a SQL identifier")
+    if alias is not None and materialized == "ephemeral":
+        raise SqlModelError(f"{path}: an ephemeral model has no relation to alias")
     if materialized == "table" and grain[:2] != ("user_id", "day"):
         raise SqlModelError(
             f"{path}: a table model is partitioned by user and day; its grain starts user_id, day"
@@ -367,7 +373,21 @@ def _build_model(
         sql=sql,
         parameters=parameters,
         macros=tuple(sorted(set(used_macros) | _inlined_macros(built, refs))),
+        alias=alias,
     )
+
+
+def _check_unique_relations(models: Mapping[str, SqlModel]) -> None:
+    """Two models may not write one relation (an alias can name another model's table or view)."""
+    owners: dict[str, SqlModel] = {}
+    for model in models.values():
+        if model.materialized == "ephemeral":
+            continue
+        other = owners.setdefault(model.relation, model)
+        if other is not model:
+            raise SqlModelError(
+                f"{model.path}: relation {model.relation!r} is already written by {other.path}"
+            )
 
 
 def _materialization(text: str) -> Materialization:

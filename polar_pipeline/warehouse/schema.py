@@ -47,6 +47,8 @@ RAW_TABLES: dict[str, RawTable] = {
     "nightly_recharge": RawTable("nightly_recharge", "nightly_recharge", "day", "DATE"),
     "activity": RawTable("activity", "activity", "day", "DATE"),
     "exercises": RawTable("exercises", "exercises", "exercise_id", "VARCHAR"),
+    "continuous_heart_rate": RawTable("continuous_heart_rate", "continuous_heart_rate", "day", "DATE"),
+    "cardio_load": RawTable("cardio_load", "cardio_load", "day", "DATE"),
 }
 
 QUARANTINE_DDL = """

@@ -108,6 +108,10 @@ def collect_simulator_history(
                     _store(con, "nightly_recharge", user_id, api.fetch_nightly_recharge(token, first, clock))
                     _store(con, "activity", user_id, api.fetch_activity(token, first, clock))
                     _store(con, "exercises", user_id, api.fetch_exercises(token, first, clock, samples=False))
+                    _store(
+                        con, "continuous_heart_rate", user_id, api.fetch_continuous_hr(token, first, clock)
+                    )
+                    _store(con, "cardio_load", user_id, api.fetch_cardio_load(token, first, clock))
         truth = {
             str(user["x_user_id"]): admin.get(f"/sim/ground-truth/{user['x_user_id']}").json()
             for user in sim_users

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -180,6 +181,16 @@ def daily_metrics(raw: RawRows) -> dict[str, Daily]:
             "interruption_seconds": _number(p, "total_interruption_duration"),
             "sleep_goal_seconds": _number(p, "sleep_goal"),
             "device_id": p.get("device_id") if isinstance(p.get("device_id"), str) else None,
+            "unrecognized_sleep_seconds": unrecognized,
+            "short_interruption_seconds": _number(p, "short_interruption_duration"),
+            "long_interruption_seconds": _number(p, "long_interruption_duration"),
+            "sleep_cycles": _number(p, "sleep_cycles"),
+            "continuity_class": _without_sentinel(_number(p, "continuity_class"), 0),
+            "sleep_charge": _without_sentinel(_number(p, "sleep_charge"), -1),
+            "sleep_rating": _without_sentinel(_number(p, "sleep_rating"), 0),
+            "group_duration_score": _number(p, "group_duration_score"),
+            "group_solidity_score": _number(p, "group_solidity_score"),
+            "group_regeneration_score": _number(p, "group_regeneration_score"),
         }
     recharge: dict[tuple[str, date], dict[str, Any]] = {}
     for user, p in raw.get("nightly_recharge", ()):
@@ -193,6 +204,8 @@ def daily_metrics(raw: RawRows) -> dict[str, Daily]:
             "breathing_rate": _without_sentinel(_number(p, "breathing_rate_avg"), 0),
             "ans_charge": _number(p, "ans_charge"),
             "nightly_recharge_status": _number(p, "nightly_recharge_status"),
+            "ans_charge_status": _number(p, "ans_charge_status"),
+            "beat_to_beat_ms": _without_sentinel(_number(p, "beat_to_beat_avg"), 0),
         }
     activity: dict[tuple[str, date], dict[str, Any]] = {}
     for user, p in raw.get("activity", ()):
@@ -202,7 +215,19 @@ def daily_metrics(raw: RawRows) -> dict[str, Daily]:
             "steps": _number(p, "steps"),
             "active_calories": _number(p, "active_calories"),
             "total_calories": _number(p, "calories"),
+            "active_seconds": iso_duration_seconds(p.get("active_duration")),
+            "inactive_seconds": iso_duration_seconds(p.get("inactive_duration")),
+            "distance_m": _number(p, "distance_from_steps"),
+            "daily_activity_percent": _number(p, "daily_activity"),
+            "inactivity_alerts": _number(p, "inactivity_alert_count"),
         }
+    heart_rate = {
+        (user, date.fromisoformat(p["date"])): continuous_heart_rate_summary(p)
+        for user, p in raw.get("continuous_heart_rate", ())
+    }
+    polar_load = {
+        (user, date.fromisoformat(p["date"])): polar_cardio_load(p) for user, p in raw.get("cardio_load", ())
+    }
     sessions: dict[tuple[str, date], list[dict[str, Any]]] = defaultdict(list)
     for user, p in raw.get("exercises", ()):
         if not exercise_is_typable(p):
@@ -231,6 +256,8 @@ def daily_metrics(raw: RawRows) -> dict[str, Daily]:
     seen: dict[str, list[date]] = defaultdict(list)  # the calendar spans every raw record, typable or not
     for stream, rows in raw.items():
         for user, p in rows:
+            if stream == "cardio_load" and p.get("cardio_load_status") == CARDIO_NOT_AVAILABLE:
+                continue  # Polar lists such placeholder days back 180 days: they are no data
             seen[user].append(ingest_day(stream, p))
     for user, days in sorted(seen.items()):
         daily = Daily(user_id=user, first_day=min(days))
@@ -238,6 +265,7 @@ def daily_metrics(raw: RawRows) -> dict[str, Daily]:
         while day <= max(days):
             key = (user, day)
             s, r, a = sleep.get(key, {}), recharge.get(key, {}), activity.get(key, {})
+            hr, load = heart_rate.get(key, {}), polar_load.get(key, {})
             workouts = sorted(sessions.get(key, []), key=lambda w: w["id"])
             by_start = sorted(
                 (w for w in workouts if w["device_id"] is not None), key=lambda w: (w["start"], w["id"])
@@ -263,6 +291,16 @@ def daily_metrics(raw: RawRows) -> dict[str, Daily]:
                             "interruptions",
                             "interruption_seconds",
                             "sleep_goal_seconds",
+                            "unrecognized_sleep_seconds",
+                            "short_interruption_seconds",
+                            "long_interruption_seconds",
+                            "sleep_cycles",
+                            "continuity_class",
+                            "sleep_charge",
+                            "sleep_rating",
+                            "group_duration_score",
+                            "group_solidity_score",
+                            "group_regeneration_score",
                         )
                     },
                     **{
@@ -274,14 +312,18 @@ def daily_metrics(raw: RawRows) -> dict[str, Daily]:
                             "breathing_rate",
                             "ans_charge",
                             "nightly_recharge_status",
+                            "ans_charge_status",
+                            "beat_to_beat_ms",
                         )
                     },
-                    **{column: a.get(column) for column in ("steps", "active_calories", "total_calories")},
+                    **{column: a.get(column) for column in ACTIVITY_COLUMNS},
                     "exercise_count": len(workouts),
                     "exercise_seconds": float(sum(w["seconds"] for w in workouts)),
                     "training_load": float(sum(w["load"] for w in workouts)),
                     "cardio_load": float(sum(w["cardio"] for w in workouts)),
                     "device_id": s.get("device_id") or (by_start[0]["device_id"] if by_start else None),
+                    **{column: hr.get(column) for column in HEART_RATE_COLUMNS},
+                    **{column: load.get(column) for column in POLAR_LOAD_COLUMNS},
                 }
             )
             day += timedelta(days=1)
@@ -289,9 +331,57 @@ def daily_metrics(raw: RawRows) -> dict[str, Daily]:
     return result
 
 
+ACTIVITY_COLUMNS = (
+    "steps",
+    "active_calories",
+    "total_calories",
+    "active_seconds",
+    "inactive_seconds",
+    "distance_m",
+    "daily_activity_percent",
+    "inactivity_alerts",
+)
+HEART_RATE_COLUMNS = ("hr_min_bpm", "hr_avg_bpm", "hr_max_bpm", "hr_sample_count")
+POLAR_LOAD_COLUMNS = (
+    "polar_cardio_load",
+    "polar_cardio_load_ratio",
+    "polar_cardio_load_status",
+    "polar_strain",
+    "polar_tolerance",
+)
+CARDIO_NOT_AVAILABLE = "LOAD_STATUS_NOT_AVAILABLE"
+
+
+def continuous_heart_rate_summary(p: Mapping[str, Any]) -> dict[str, Any]:
+    """The day's samples with a reading (0 = no signal left out): lowest, mean, highest and how many."""
+    readings = [
+        float(sample["heart_rate"])
+        for sample in p.get("heart_rate_samples") or []
+        if _number(sample, "heart_rate") is not None and sample["heart_rate"] > 0
+    ]
+    return {
+        "hr_min_bpm": min(readings) if readings else None,
+        "hr_avg_bpm": statistics.fmean(readings) if readings else None,
+        "hr_max_bpm": max(readings) if readings else None,
+        "hr_sample_count": len(readings),
+    }
+
+
+def polar_cardio_load(p: Mapping[str, Any]) -> dict[str, Any]:
+    """Polar's day: -1.0 means not available for load, tolerance and ratio; strain 0.0 on such a day too."""
+    available = p.get("cardio_load_status") != CARDIO_NOT_AVAILABLE
+    return {
+        "polar_cardio_load": _without_sentinel(_number(p, "cardio_load"), -1),
+        "polar_cardio_load_ratio": _without_sentinel(_number(p, "cardio_load_ratio"), -1),
+        "polar_cardio_load_status": p.get("cardio_load_status"),
+        "polar_strain": _number(p, "strain") if available else None,
+        "polar_tolerance": _without_sentinel(_number(p, "tolerance"), -1),
+    }
+
+
 def ingest_day(stream: str, p: Mapping[str, Any]) -> date:
     """The day the sync client files a record under in raw.* (its ``day`` column)."""
-    if stream in ("sleep", "nightly_recharge"):
+    if stream in ("sleep", "nightly_recharge", "continuous_heart_rate", "cardio_load"):
         return date.fromisoformat(p["date"])
     return date.fromisoformat(p["start_time"][:10])
 
@@ -311,6 +401,124 @@ def exercise_local_start(p: Mapping[str, Any]) -> tuple[datetime, int | None]:
         else (1 if match[2][0] == "+" else -1) * (int(match[2][1:3]) * 60 + int(match[2][-2:]))
     )
     return wall - timedelta(minutes=zone) + timedelta(minutes=offset), offset
+
+
+ALTITUDE_DEAD_BAND_M = 1.0
+"""A rise or fall of the altitude series counts once it reaches this far from the last level counted."""
+
+
+def _either(mapping: Mapping[str, Any], snake: str, kebab: str) -> Any:
+    """A field under its snake_case key, else under its kebab-case one (AccessLink uses both)."""
+    value = mapping.get(snake)
+    return value if value is not None else mapping.get(kebab)
+
+
+def altitude_totals(p: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    """Ascent and descent of the first altitude series (sample type 3), gaps skipped, with a dead band."""
+    samples = p.get("samples")
+    series = (
+        next(
+            (s for s in samples if str(_either(s, "sample_type", "sample-type")) == "3"),
+            None,
+        )
+        if isinstance(samples, list)
+        else None
+    )
+    if series is None or not isinstance(series.get("data"), str):
+        return None, None
+    levels = []
+    for token in series["data"].split(","):
+        try:
+            value = float(token.strip())
+        except ValueError:  # "null": the sensor was offline
+            continue
+        if math.isfinite(value):
+            levels.append(value)
+    if not levels:
+        return None, None
+    level, ascent, descent = levels[0], 0.0, 0.0
+    for value in levels[1:]:
+        if value - level >= ALTITUDE_DEAD_BAND_M:
+            ascent += value - level
+            level = value
+        elif level - value >= ALTITUDE_DEAD_BAND_M:
+            descent += level - value
+            level = value
+    return ascent, descent
+
+
+def heart_rate_zones(p: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    """The zones in either key spelling as the mart's JSON objects, ordered by index."""
+    zones = p.get("heart_rate_zones")
+    if not isinstance(zones, list):
+        return None
+    return sorted(
+        (
+            {
+                "index": zone["index"],
+                "lower_limit_bpm": _either(zone, "lower_limit", "lower-limit"),
+                "upper_limit_bpm": _either(zone, "upper_limit", "upper-limit"),
+                "in_zone_seconds": iso_duration_seconds(_either(zone, "in_zone", "in-zone")),
+            }
+            for zone in zones
+        ),
+        key=lambda zone: zone["index"],
+    )
+
+
+def exercise_sessions(raw: RawRows) -> dict[tuple[str, str], dict[str, Any]]:
+    """marts.exercises: every typable workout's fields straight from its payload, keyed by (user, id)."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for user, p in raw.get("exercises", ()):
+        if not exercise_is_typable(p):
+            continue
+        local, payload_offset = exercise_local_start(p)
+        zone = re.search(r"(Z|[+-]\d{2}:?\d{2})$", p["start_time"])
+        written = None
+        if zone is not None:
+            text = zone[1].replace(":", "")
+            written = (
+                0 if text == "Z" else (1 if text[0] == "+" else -1) * (int(text[1:3]) * 60 + int(text[3:5]))
+            )
+        offset = payload_offset if payload_offset is not None else written
+        pro = p.get("training_load_pro") or {}
+        cardio = _number(pro, "cardio-load") if "cardio-load" in pro else _number(pro, "cardio_load")
+        muscle = _number(pro, "muscle-load") if "muscle-load" in pro else _number(pro, "muscle_load")
+        perceived = (
+            _number(pro, "perceived-load") if "perceived-load" in pro else _number(pro, "perceived_load")
+        )
+        heart_rate = p.get("heart_rate") or {}
+        legacy = _number(p, "training_load")
+        cardio = cardio if cardio is not None and cardio >= 0 else None
+        ascent, descent = altitude_totals(p)
+        samples = p.get("samples")
+        rows[(user, str(p["id"]))] = {
+            "day": local.date(),
+            "start_time_local": local,
+            "start_time_utc": None if offset is None else local - timedelta(minutes=offset),
+            "utc_offset_minutes": offset,
+            "device_id": p.get("device_id"),
+            "sport": p.get("sport"),
+            "detailed_sport_info": p.get("detailed_sport_info"),
+            "duration_seconds": iso_duration_seconds(p.get("duration")),
+            "distance_m": _number(p, "distance"),
+            "calories": _number(p, "calories"),
+            "hr_avg_bpm": _without_sentinel(_number(heart_rate, "average"), 0),
+            "hr_max_bpm": _without_sentinel(_number(heart_rate, "maximum"), 0),
+            "cardio_load": cardio,
+            "muscle_load": muscle if muscle is not None and muscle >= 0 else None,
+            "perceived_load": perceived if perceived is not None and perceived > 0 else None,
+            "training_load": cardio if cardio is not None else legacy,
+            "ascent_m": ascent,
+            "descent_m": descent,
+            "running_index": _number(p, "running_index")
+            if "running_index" in p
+            else _number(p, "running-index"),
+            "heart_rate_zones": heart_rate_zones(p),
+            "has_samples": isinstance(samples, list) and len(samples) > 0,
+            "has_route": p.get("has_route"),
+        }
+    return rows
 
 
 # --------------------------------------------------------------------------------------------- marts
@@ -609,7 +817,14 @@ def assert_table_matches(
 def load_raw(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, dict[str, Any]]]]:
     """The raw payloads back out of a warehouse, parsed with json (for the reference)."""
     raw: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    for stream in ("sleep", "nightly_recharge", "activity", "exercises"):
+    for stream in (
+        "sleep",
+        "nightly_recharge",
+        "activity",
+        "exercises",
+        "continuous_heart_rate",
+        "cardio_load",
+    ):
         rows = con.execute(f"SELECT user_id, payload::VARCHAR FROM raw.{stream} ORDER BY ALL").fetchall()
         raw[stream] = [(user, json.loads(text)) for user, text in rows]
     return raw

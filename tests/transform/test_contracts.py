@@ -17,6 +17,7 @@ import duckdb
 import pytest
 
 from polar_pipeline.defs.transform import definitions as transform
+from polar_pipeline.defs.transform.assets import model_key
 from polar_pipeline.orchestration.partitions import range_tags
 from polar_pipeline.orchestration.resources import WarehouseResource
 from polar_pipeline.settings import get_settings
@@ -133,11 +134,11 @@ def test_every_declared_test_on_a_mart_is_an_asset_check_blocking_only_for_error
     settings = get_settings()
     graph = transform.model_graph(settings)
     defs = transform.build_defs(settings)
-    specs = {(key.asset_key.path[-1], key.name): spec for key, spec in _check_specs(defs).items()}
+    specs = {(key.asset_key, key.name): spec for key, spec in _check_specs(defs).items()}
     for model in graph.tables:
         assert model.contract is not None
         for test in model.contract.tests:
-            spec = specs[(model.name, test.name)]
+            spec = specs[(model_key(model), test.name)]
             assert spec.blocking == (test.severity == "error")
     assert len(specs) == sum(len(m.contract.tests) for m in graph.tables if m.contract)
 
@@ -245,7 +246,8 @@ def test_one_users_bad_values_halt_none_of_the_other_users_partitions(
     assert result.success
     days = (last - first).days + 1
     for model in transform.model_graph(settings).tables:
-        assert len(result.asset_materializations_for_node(f"marts__{model.name}")) == 2 * days, model.name
+        node = model_key(model).to_python_identifier()
+        assert len(result.asset_materializations_for_node(node)) == 2 * days, model.name
     evaluations = {
         e.check_name: e
         for e in result.get_asset_check_evaluations()

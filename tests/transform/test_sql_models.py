@@ -18,6 +18,8 @@ from polar_pipeline.sqlmodels import ModelGraph, SqlModelError, load_models
 from tests.transform.conftest import transform_assets_for
 
 HEADER = "-- A test model.\n"
+DAILY_STREAMS = ("sleep", "nightly_recharge", "activity", "exercises", "continuous_heart_rate", "cardio_load")
+"""The staging views daily_metrics reads."""
 
 
 def write(root: Path, relative: str, body: str) -> Path:
@@ -87,10 +89,13 @@ def test_project_models_form_the_documented_graph() -> None:
         "staging.nightly_recharge",
         "staging.activity",
         "staging.exercises",
+        "staging.continuous_heart_rate",
+        "staging.cardio_load",
     }
     windows = {model.name: model.window_days for model in graph.tables}
     assert windows == {
         "daily_metrics": 0,
+        "exercise_sessions": 0,
         "rolling_metrics": 89,
         "baselines": 60,
         "anomalies": 0,
@@ -98,7 +103,8 @@ def test_project_models_form_the_documented_graph() -> None:
         "training_load": 364,
         "sleep_debt": 13,
     }
-    assert set(graph["daily_metrics"].refs) == {"sleep", "nightly_recharge", "activity", "exercises"}
+    assert set(graph["daily_metrics"].refs) == set(DAILY_STREAMS)
+    assert graph["exercise_sessions"].relation == "marts.exercises"  # staging.exercises holds the name
     # anomalies names the ephemeral metric_values, which is inlined: what it reads is daily_metrics.
     assert set(graph["anomalies"].refs) == {"metric_values", "baselines"}
     assert {model.name for model in graph.upstream(graph["anomalies"])} == {"daily_metrics", "baselines"}
@@ -136,6 +142,16 @@ def test_project_models_form_the_documented_graph() -> None:
         ("marts/bad.sql", "SELECT user_id, day FROM {{ ref('daily') }}", "describes the model"),
         ("marts/sleep.sql", HEADER + "SELECT user_id, day FROM {{ ref('daily') }}", "already used"),
         (
+            "marts/twin.sql",
+            HEADER + "-- alias: daily\nSELECT user_id, day FROM {{ ref('sleep') }}",
+            "already written",
+        ),
+        (
+            "marts/bad.sql",
+            HEADER + "-- alias: bad-name\nSELECT user_id, day FROM {{ ref('sleep') }}",
+            "alias",
+        ),
+        (
             "staging/v.sql",
             HEADER + "-- materialized: view\nSELECT * FROM {{ ref('daily') }}",
             "cannot ref the table",
@@ -152,6 +168,22 @@ def test_invalid_models_fail_with_the_file_name(
         load_models(tmp_path)
     assert str(error.value).startswith(str(bad)) or str(bad) in str(error.value)
     assert message in str(error.value)
+
+
+def test_an_alias_names_the_relation_and_the_asset_of_a_model(tmp_path: Path) -> None:
+    """Names are unique across schemas, so a mart shares a view's table name only through an alias."""
+    small_project(tmp_path)
+    write(
+        tmp_path,
+        "marts/sleep_nights.sql",
+        HEADER + "-- alias: sleep\nSELECT user_id, day FROM {{ ref('sleep') }}",
+    )
+    graph = load_models(tmp_path)
+    nights = graph["sleep_nights"]
+    assert nights.relation == "marts.sleep" and graph["sleep"].relation == "staging.sleep"
+    assert model_key(nights) == dg.AssetKey(["marts", "sleep"])
+    built = transform_assets_for(tmp_path)
+    assert dg.AssetKey(["marts", "sleep"]) in built.table_keys
 
 
 def test_a_cycle_names_every_file_in_it(tmp_path: Path) -> None:
@@ -221,7 +253,9 @@ def test_real_transform_definitions_load_with_lineage(graph: ModelGraph, tmp_pat
     assert job.partitions_def == user_day_partitions(get_settings())
     asset_graph = defs.resolve_asset_graph()
     daily = model_key(graph["daily_metrics"])
+    # Continuous heart rate and cardio load are written by raw_activity: no asset of their own.
     assert asset_graph.get(daily).parent_keys == {
-        dg.AssetKey(["staging", name]) for name in ("sleep", "nightly_recharge", "activity", "exercises")
+        dg.AssetKey(["staging", name]) for name in DAILY_STREAMS
     } | {raw_asset_key(name) for name in ("sleep", "nightly_recharge", "activity", "exercises")}
+    assert model_key(graph["exercise_sessions"]) == dg.AssetKey(["marts", "exercises"])
     assert asset_graph.get(dg.AssetKey(["staging", "sleep"])).parent_keys == {raw_asset_key("sleep")}

@@ -1,9 +1,16 @@
-"""Raw user × day assets: pull one AccessLink stream for the run's users and days, upsert it verbatim.
+"""Raw user × day assets: pull AccessLink streams for the run's users and days, upsert them verbatim.
 
-Each asset fetches first (no warehouse lock held during network calls), then writes every user's rows
-and rejected records in one transaction (``warehouse.raw_store``). Records the source returns beyond the
-requested days are kept too: AccessLink forgets after ~28 days, so whatever arrives is stored, and nothing
-stored is deleted.
+One asset per entry of ``RAW_STREAMS``; an entry's companion streams (continuous heart rate and cardio load
+ride with ``raw_activity``) are fetched and stored by the same asset, each in its own raw table, so they add
+no Dagster partitions. Each asset fetches first (no warehouse lock held during network calls), then writes
+each stream's rows and rejected records for every user in one transaction per stream
+(``warehouse.raw_store``). Records the source returns beyond the requested days are kept too: AccessLink
+forgets after ~28 days, so whatever arrives is stored, and nothing stored is deleted.
+
+A stream that fails for a user (retries exhausted, an unexpected status) never costs the other streams their
+rows: everything fetched is stored first. A failed companion is logged and reported in the
+``stream_failures`` metadata and the next sync fetches it again; a failed main stream fails the asset, as
+it always did, after the writes.
 """
 
 from datetime import UTC, datetime
@@ -11,8 +18,8 @@ from typing import Any
 
 import dagster as dg
 
-from polar_pipeline.accesslink import NotRegistered, ReauthorizationRequired
-from polar_pipeline.ingest.streams import RAW_STREAMS, SOURCE, RawStream, to_raw_batch
+from polar_pipeline.accesslink import AccessLinkError, NotRegistered, ReauthorizationRequired
+from polar_pipeline.ingest.streams import RAW_STREAMS, SOURCE, RawStream, asset_stream_of, to_raw_batch
 from polar_pipeline.orchestration.partitions import partition_scope
 from polar_pipeline.orchestration.resources import (
     DUCKDB_POOL,
@@ -20,29 +27,39 @@ from polar_pipeline.orchestration.resources import (
     ControlStoreResource,
     WarehouseResource,
 )
-from polar_pipeline.warehouse.raw_store import RawBatch, store_raw_batches
+from polar_pipeline.warehouse.raw_store import RawBatch, StoredCounts, store_raw_batches
 from polar_pipeline.warehouse.schema import RAW_TABLES
 
 INGEST_GROUP = "ingest"
 
 
 def raw_asset_key(stream: str) -> dg.AssetKey:
-    """The asset that writes ``raw.<stream>`` (``raw_sleep`` …)."""
-    return dg.AssetKey(f"raw_{stream}")
+    """The asset that writes ``raw.<stream>`` (``raw_sleep`` …; a companion's is its parent's)."""
+    return dg.AssetKey(f"raw_{asset_stream_of(stream).stream}")
+
+
+def _static_metadata(spec: RawStream) -> dict[str, Any]:
+    table = RAW_TABLES[spec.stream]
+    metadata: dict[str, Any] = {"table": table.qualified, "natural_key": f"(user_id, {table.key_column})"}
+    if spec.companions:
+        metadata["companion_tables"] = ", ".join(RAW_TABLES[c.stream].qualified for c in spec.companions)
+    return metadata
+
+
+def _description(spec: RawStream) -> str:
+    return " ".join([spec.description, *(f"Also: {c.description}" for c in spec.companions)])
 
 
 def build_raw_asset(spec: RawStream, partitions_def: dg.PartitionsDefinition[Any]) -> dg.AssetsDefinition:
-    table = RAW_TABLES[spec.stream]
-
     @dg.asset(
         key=raw_asset_key(spec.stream),
         group_name=INGEST_GROUP,
-        description=spec.description,
+        description=_description(spec),
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=DUCKDB_POOL,
         kinds={"duckdb", "python"},
-        metadata={"table": table.qualified, "natural_key": f"(user_id, {table.key_column})"},
+        metadata=_static_metadata(spec),
     )
     def raw_asset(
         context: dg.AssetExecutionContext,
@@ -52,14 +69,24 @@ def build_raw_asset(spec: RawStream, partitions_def: dg.PartitionsDefinition[Any
     ) -> dg.MaterializeResult[Any]:
         scope = partition_scope(context)
         store = control_store.open()
-        fetched: dict[str, RawBatch] = {}
+        fetched: dict[str, dict[str, RawBatch]] = {member.stream: {} for member in spec.streams}
+        failures: dict[str, dict[str, str]] = {}
         skipped: dict[str, str] = {}
         with accesslink.client() as client:
             for user_id in scope.users:
                 try:
                     token = store.token_for(user_id)
-                    result = spec.fetch(client, token, scope.first_day, scope.last_day)
-                    fetched[user_id] = to_raw_batch(spec.stream, result)
+                    for member in spec.streams:
+                        try:
+                            result = member.fetch(client, token, scope.first_day, scope.last_day)
+                        except (ReauthorizationRequired, NotRegistered):
+                            raise
+                        except AccessLinkError as error:
+                            failures.setdefault(member.stream, {})[user_id] = (
+                                f"{type(error).__name__}: {error}"
+                            )
+                            continue
+                        fetched[member.stream][user_id] = to_raw_batch(member.stream, result)
                 except ReauthorizationRequired:
                     store.set_status(user_id, "reauthorize")
                     skipped[user_id] = "token rejected (401): the user must re-authorize"
@@ -70,32 +97,60 @@ def build_raw_asset(spec: RawStream, partitions_def: dg.PartitionsDefinition[Any
                     skipped[user_id] = "unknown user: add it with `polar-flow users add`"
         for user_id, reason in skipped.items():
             context.log.warning(f"{spec.stream}: skipped user {user_id}: {reason}")
-        if not fetched:
+        if not any(fetched.values()) and not failures:
             raise dg.Failure(f"{spec.stream}: no user could be fetched", metadata={"skipped": skipped})
 
+        counts: dict[str, StoredCounts] = {}
+        fetched_at = datetime.now(UTC)
         with warehouse.get_connection() as con:
-            counts = store_raw_batches(con, spec.stream, fetched, source=SOURCE, fetched_at=datetime.now(UTC))
-        context.log.info(
-            f"{spec.stream}: {counts.received} records received, {counts.changed} new or changed, "
-            f"{counts.quarantined} quarantined, {counts.requests} requests, users {len(fetched)}, "
-            f"days {scope.first_day}..{scope.last_day}"
-        )
-        return dg.MaterializeResult(
-            metadata={
-                "records_received": counts.received,
-                "rows_inserted_or_changed": counts.changed,
-                "records_quarantined": counts.quarantined,
-                "accesslink_requests": counts.requests,
-                "users": len(fetched),
-                "users_skipped": dg.MetadataValue.json(skipped),
-                "first_day": scope.first_day.isoformat(),
-                "last_day": scope.last_day.isoformat(),
-            }
-        )
+            for stream, batches in fetched.items():
+                if batches:
+                    counts[stream] = store_raw_batches(
+                        con, stream, batches, source=SOURCE, fetched_at=fetched_at
+                    )
+        for stream, stored in counts.items():
+            context.log.info(
+                f"{stream}: {stored.received} records received, {stored.changed} new or changed, "
+                f"{stored.quarantined} quarantined, {stored.requests} requests, users {len(stored.users)}, "
+                f"days {scope.first_day}..{scope.last_day}"
+            )
+        for stream, by_user in failures.items():
+            for user_id, message in by_user.items():
+                context.log.error(f"{stream}: not fetched for user {user_id} (stored nothing new): {message}")
+        metadata: dict[str, Any] = {
+            "records_received": sum(stored.received for stored in counts.values()),
+            "rows_inserted_or_changed": sum(stored.changed for stored in counts.values()),
+            "records_quarantined": sum(stored.quarantined for stored in counts.values()),
+            "accesslink_requests": sum(stored.requests for stored in counts.values()),
+            "users": len({user for stored in counts.values() for user in stored.users}),
+            "users_skipped": dg.MetadataValue.json(skipped),
+            "streams": dg.MetadataValue.json(
+                {
+                    stream: {
+                        "received": stored.received,
+                        "changed": stored.changed,
+                        "quarantined": stored.quarantined,
+                        "requests": stored.requests,
+                        "users": list(stored.users),
+                    }
+                    for stream, stored in counts.items()
+                }
+            ),
+            "stream_failures": dg.MetadataValue.json(failures),
+            "first_day": scope.first_day.isoformat(),
+            "last_day": scope.last_day.isoformat(),
+        }
+        if spec.stream in failures:
+            users = ", ".join(sorted(failures[spec.stream]))
+            raise dg.Failure(
+                f"{spec.stream}: fetch failed for user(s) {users}; every stream fetched was stored",
+                metadata=metadata,
+            )
+        return dg.MaterializeResult(metadata=metadata)
 
     return raw_asset
 
 
 def build_raw_assets(partitions_def: dg.PartitionsDefinition[Any]) -> list[dg.AssetsDefinition]:
-    """One asset per AccessLink stream kept in ``raw.*``."""
+    """One asset per entry of ``RAW_STREAMS`` (its companions included)."""
     return [build_raw_asset(spec, partitions_def) for spec in RAW_STREAMS]

@@ -47,7 +47,7 @@ class TransformAssets:
 
 def model_key(model: SqlModel) -> dg.AssetKey:
     """``staging/sleep``, ``marts/daily_metrics``: the schema-qualified relation as a two-part key."""
-    return dg.AssetKey([model.schema, model.name])
+    return dg.AssetKey(model.relation.split("."))
 
 
 def build_transform_assets(
