@@ -1,9 +1,10 @@
-"""Helpers shared by risk, readiness and recovery: a dense user × day calendar, joins of marts rows onto it,
-trailing-window sums by fixed shifts, linear ramps and JSON columns.
+"""Helpers shared by every analytics module: the dense user × day calendar, joins of marts rows onto it,
+trailing-window sums by fixed shifts, linear ramps, JSON columns and the output rows.
 
 Every helper is a polars expression or a whole-frame operation, so a run is one vectorised pass over all
-users and days. Windows are calendar days (docs/methods.md §1.1): the calendar has a row for every date of a
-user's span, so ``shift(k)`` over the user is "k calendar days earlier" and never a row count.
+users and days. Windows are calendar days (docs/methods.md §1.1): the calendar has a row for every date of
+the run's range, so ``shift(k)`` over the user is "k calendar days earlier" and never a row count. Output
+rows are the (user, day) rows of marts.daily_metrics, whatever the slice (``IN_DAILY``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ import polars as pl
 
 KEY: tuple[str, str] = ("user_id", "day")
 
+
+IN_DAILY = "_in_daily"
+"""``dense_calendar``'s flag for the (user, day) rows of marts.daily_metrics: the only days given output rows,
+so a slice whose edge falls in a gap writes the same rows as a run over the whole history."""
 
 READY = "ready"
 """The marts.baselines status a signal needs before it counts (n >= 21 days in the window, §4.5)."""
@@ -44,19 +49,27 @@ def read_range(
     )
 
 
-def dense_calendar(daily: pl.DataFrame) -> pl.DataFrame:
-    """Every calendar day from each user's first to last day in ``daily``, left-joined with its columns.
+def dense_calendar(
+    daily: pl.DataFrame, columns: Mapping[str, pl.DataType], first_day: date, last_day: date, lookback: int
+) -> pl.DataFrame:
+    """Every calendar day of ``[first_day - lookback, last_day]`` for every user of ``daily`` in that range.
 
-    ``daily`` must already be unique per (user_id, day) (``read_range``). The result is sorted by user and
-    day, so trailing windows can be taken with ``shift(k).over("user_id")``.
+    The one dense user × day grid of the analytics: ``daily``'s ``columns`` (``read_range``) left-joined
+    onto it, NULL on a day without a row, and ``IN_DAILY`` true where the (user, day) has a
+    marts.daily_metrics row. Every user spans the same dates, sorted by user and day, so trailing windows
+    are ``shift(k).over("user_id")`` and the grid reshapes to a users × days array (``_stats.Calendar``).
     """
-    if daily.is_empty():
-        return daily.sort(*KEY)
-    spans = daily.group_by("user_id").agg(
-        pl.col("day").min().alias("_first"), pl.col("day").max().alias("_last")
+    rows = read_range(daily, columns, first_day, last_day, lookback).with_columns(
+        pl.lit(True).alias(IN_DAILY)
     )
-    days = spans.select("user_id", pl.date_ranges("_first", "_last").alias("day")).explode("day")
-    return days.join(daily, on=list(KEY), how="left").sort(*KEY)
+    users = rows.select("user_id").unique().sort("user_id")
+    days = pl.date_range(first_day - timedelta(days=lookback), last_day, eager=True).alias("day").to_frame()
+    return (
+        users.join(days, how="cross")
+        .join(rows, on=list(KEY), how="left")
+        .with_columns(pl.col(IN_DAILY).fill_null(False))
+        .sort(*KEY)
+    )
 
 
 def join_on_day(calendar: pl.DataFrame, rows: pl.DataFrame, *, shift_days: int = 0) -> pl.DataFrame:
@@ -126,9 +139,10 @@ def json_array(objects: Iterable[pl.Expr]) -> pl.Expr:
 def output_rows(
     frame: pl.DataFrame, schema: Mapping[str, pl.DataType], first_day: date, last_day: date
 ) -> pl.DataFrame:
-    """The rows of ``[first_day, last_day]`` by user and day, with exactly ``schema``'s columns and types."""
+    """The rows of ``[first_day, last_day]`` that have a marts.daily_metrics row (``IN_DAILY``), by user and
+    day, with exactly ``schema``'s columns and types."""
     return (
-        frame.filter(pl.col("day").is_between(first_day, last_day))
+        frame.filter(pl.col(IN_DAILY) & pl.col("day").is_between(first_day, last_day))
         .sort(*KEY)
         .select([pl.col(name).cast(dtype) for name, dtype in schema.items()])
     )

@@ -1,4 +1,4 @@
-"""Numeric helpers shared by the windowed analytics: a dense calendar, ranks with ties, BH q-values.
+"""Numeric helpers of the windowed analytics: the dense calendar as arrays, ranks with ties, BH q-values.
 
 Everything here works on 2-D float arrays with one window per row and NaN for "no value", so a whole run
 (all users × days) is one array operation instead of a loop over partitions.
@@ -6,6 +6,7 @@ Everything here works on 2-D float arrays with one window per row and NaN for "n
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -13,6 +14,8 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 from scipy import special
+
+from polar_pipeline.analytics._common import IN_DAILY, dense_calendar
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -23,7 +26,8 @@ EPOCH = date(1970, 1, 1)
 
 @dataclass(frozen=True)
 class Calendar:
-    """Metrics on a dense user × calendar-day grid (NaN where a day or value is missing).
+    """Metrics on the dense user × calendar-day grid of ``_common.dense_calendar`` as arrays (NaN where a
+    day or value is missing).
 
     Windows are calendar days (docs/methods.md §1.1), so the grid has a column for every date from
     ``start`` on, whether or not the user has a row that day; ``out_user``/``out_col`` are the
@@ -35,6 +39,38 @@ class Calendar:
     values: dict[str, Floats]
     out_user: Ints
     out_col: Ints
+
+    @classmethod
+    def build(
+        cls,
+        daily: pl.DataFrame,
+        metrics: Mapping[str, pl.Expr],
+        first_day: date,
+        last_day: date,
+        lookback_days: int,
+    ) -> Calendar:
+        """Lay ``daily`` out over ``[first_day - lookback_days, last_day]``.
+
+        ``metrics`` maps a grid name to a polars expression over the daily rows (cast to Float64). Output
+        cells are the (user, day) rows of ``daily`` with ``first_day <= day <= last_day``; should a
+        (user, day) appear twice, the row with the smallest values is kept, whatever the input order.
+        """
+        derived = daily.select(
+            pl.col("user_id"),
+            pl.col("day"),
+            *[expr.cast(pl.Float64).alias(name) for name, expr in metrics.items()],
+        )
+        grid = dense_calendar(
+            derived, dict.fromkeys(metrics, pl.Float64()), first_day, last_day, lookback_days
+        )
+        users = grid.get_column("user_id").unique(maintain_order=True).to_list()
+        width = (last_day - first_day).days + lookback_days + 1
+        values = {
+            name: grid.get_column(name).to_numpy().astype(np.float64).reshape(len(users), width)
+            for name in metrics
+        }
+        out = np.flatnonzero((grid.get_column(IN_DAILY) & (grid.get_column("day") >= first_day)).to_numpy())
+        return cls(users, first_day - timedelta(days=lookback_days), values, out // width, out % width)
 
     def out_days(self) -> pl.Series:
         """The output cells' days as a polars Date series."""
@@ -56,43 +92,6 @@ class Calendar:
         inside = cols >= 0
         picked = grid[self.out_user[:, None], np.where(inside, cols, 0)]
         return np.ascontiguousarray(np.where(inside, picked, np.nan))
-
-
-def dense_calendar(
-    daily: pl.DataFrame, metrics: dict[str, pl.Expr], first_day: date, last_day: date, lookback_days: int
-) -> Calendar:
-    """Lay ``daily`` out as a user × day grid over ``[first_day - lookback_days, last_day]``.
-
-    ``metrics`` maps a grid name to a polars expression over the daily rows (cast to Float64). Rows
-    outside the range are ignored: later days would be the future, earlier ones are outside every window.
-    Output cells are the (user, day) rows of ``daily`` with ``first_day <= day <= last_day``. Should a
-    (user, day) appear twice, the row with the smallest values is kept, whatever the input order.
-    """
-    start = first_day - timedelta(days=lookback_days)
-    frame = (
-        daily.lazy()
-        .filter(pl.col("day").is_between(start, last_day))
-        .select(
-            pl.col("user_id").cast(pl.String),
-            ((pl.col("day").cast(pl.Int32) - (start - EPOCH).days).cast(pl.Int64)).alias("_col"),
-            *[expr.cast(pl.Float64).alias(name) for name, expr in metrics.items()],
-        )
-        .sort("user_id", "_col", *metrics, nulls_last=True)
-        .unique(subset=["user_id", "_col"], keep="first", maintain_order=True)
-        .collect()
-    )
-    users = frame.get_column("user_id").unique(maintain_order=True).to_list()
-    user_index = frame.get_column("user_id").rank("dense").cast(pl.Int64).to_numpy() - 1
-    cols = frame.get_column("_col").to_numpy().astype(np.int64)
-    width = (last_day - start).days + 1
-    values: dict[str, Floats] = {}
-    for name in metrics:
-        grid = np.full((len(users), width), np.nan)
-        column = frame.get_column(name).to_numpy().astype(np.float64)
-        grid[user_index, cols] = column
-        values[name] = grid
-    out = cols >= lookback_days
-    return Calendar(users, start, values, user_index[out], cols[out])
 
 
 def _sorted_ties(windows: Floats) -> tuple[Ints, Ints, Ints]:

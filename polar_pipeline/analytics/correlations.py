@@ -28,10 +28,10 @@ import numpy as np
 import polars as pl
 
 from polar_pipeline.analytics._stats import (
+    Calendar,
     Floats,
     average_ranks,
     benjamini_hochberg,
-    dense_calendar,
     lag1_autocorrelation,
     row_blocks,
     t_test_p,
@@ -135,7 +135,7 @@ def compute_correlations(daily: pl.DataFrame, first_day: date, last_day: date) -
     ``daily`` holds marts.daily_metrics rows from ``first_day - LOOKBACK_DAYS`` on; rows for every pair
     in ``COMBOS`` are written, ordered by user_id, day, x_metric, y_metric, lag_days.
     """
-    calendar = dense_calendar(daily, METRICS, first_day, last_day, LOOKBACK_DAYS)
+    calendar = Calendar.build(daily, METRICS, first_day, last_day, LOOKBACK_DAYS)
     rows, k = len(calendar.out_col), len(COMBOS)
     if rows == 0:
         return _empty()

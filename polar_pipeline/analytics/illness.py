@@ -80,9 +80,7 @@ def compute_illness_watch(
     day, metric, median, robust_sd, status). Rows are ordered by user_id, day.
     """
     metrics = [metric for metric, _ in SIGNALS]
-    calendar = dense_calendar(
-        read_range(daily, {m: pl.Float64() for m in metrics}, first_day, last_day, LOOKBACK_DAYS)
-    )
+    calendar = dense_calendar(daily, {m: pl.Float64() for m in metrics}, first_day, last_day, LOOKBACK_DAYS)
     statistics = ("status", "median", "robust_sd")
     reference = read_range(
         wide_baselines(baselines, {m: m for m in metrics}, statistics),

@@ -25,7 +25,7 @@ from datetime import date
 
 import polars as pl
 
-from polar_pipeline.analytics._common import KEY, dense_calendar, read_range
+from polar_pipeline.analytics._common import IN_DAILY, KEY, dense_calendar
 
 WINDOW_DAYS = 90
 """Days with data are counted over ``[day - 89, day]``."""
@@ -115,9 +115,11 @@ def compute_readiness(daily: pl.DataFrame, first_day: date, last_day: date) -> p
         "steps": pl.Float64(),
         "exercise_count": pl.Float64(),
     }
-    calendar = dense_calendar(read_range(daily, columns, first_day, last_day, LOOKBACK_DAYS))
+    calendar = dense_calendar(daily, columns, first_day, last_day, LOOKBACK_DAYS)
     has = calendar.select(
-        *KEY, *[expr.fill_null(False).cast(pl.Int64).alias(f"has_{name}") for name, expr in STREAMS.items()]
+        *KEY,
+        IN_DAILY,
+        *[expr.fill_null(False).cast(pl.Int64).alias(f"has_{name}") for name, expr in STREAMS.items()],
     )
     has = has.with_columns(
         [
@@ -136,7 +138,8 @@ def compute_readiness(daily: pl.DataFrame, first_day: date, last_day: date) -> p
             for name in streams
         ]
     )
-    counts = counts.filter(pl.col("day").is_between(first_day, last_day)).select(*KEY, *streams)
+    counts = counts.filter(pl.col(IN_DAILY) & pl.col("day").is_between(first_day, last_day))
+    counts = counts.select(*KEY, *streams)
     catalog = pl.DataFrame(
         {
             "feature": [f.name for f in FEATURES],

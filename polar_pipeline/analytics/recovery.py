@@ -92,7 +92,7 @@ def compute_recovery(
     user_id, day, metric, median, robust_sd, status). Rows are ordered by user_id, day.
     """
     columns = {name: pl.Float64() for name in BASELINE_METRICS}
-    calendar = dense_calendar(read_range(daily, columns, first_day, last_day, LOOKBACK_DAYS))
+    calendar = dense_calendar(daily, columns, first_day, last_day, LOOKBACK_DAYS)
     statistics = ("status", "median", "robust_sd")
     reference = read_range(
         wide_baselines(baselines, BASELINE_METRICS, statistics),

@@ -168,7 +168,7 @@ def compute_risk(
     debt_seconds, nights). Rows are ordered by user_id, day.
     """
     floats = {"ln_rmssd": pl.Float64(), "overnight_hr_bpm": pl.Float64()}
-    calendar = dense_calendar(read_range(daily, floats, first_day, last_day, LOOKBACK_DAYS))
+    calendar = dense_calendar(daily, floats, first_day, last_day, LOOKBACK_DAYS)
     reference = read_range(
         wide_baselines(
             baselines,

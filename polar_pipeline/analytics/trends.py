@@ -33,9 +33,9 @@ import polars as pl
 from scipy import special
 
 from polar_pipeline.analytics._stats import (
+    Calendar,
     Floats,
     average_ranks,
-    dense_calendar,
     lag1_autocorrelation,
     row_blocks,
     tie_sizes,
@@ -192,7 +192,7 @@ def compute_trends(daily: pl.DataFrame, first_day: date, last_day: date) -> pl.D
     ``daily`` holds marts.daily_metrics rows from ``first_day - LOOKBACK_DAYS`` on; one row per metric in
     ``METRICS`` and window in ``WINDOWS``, ordered by user_id, day, metric, window_days.
     """
-    calendar = dense_calendar(daily, {m: pl.col(m) for m in METRICS}, first_day, last_day, LOOKBACK_DAYS)
+    calendar = Calendar.build(daily, {m: pl.col(m) for m in METRICS}, first_day, last_day, LOOKBACK_DAYS)
     rows = len(calendar.out_col)
     if rows == 0:
         return _empty()

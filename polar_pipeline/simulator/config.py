@@ -9,8 +9,11 @@ from typing import Any
 
 PERSONAS: tuple[str, ...] = ("endurance_athlete", "casual_exerciser", "irregular_sleeper", "no_workouts")
 """The default cycle of personas: user 1 is the first, user 5 the first again, and so on."""
-OPT_IN_PERSONAS: tuple[str, ...] = ("helsinki_night_owl",)
-"""Personas only a ``SimulatorConfig.personas`` cycle brings in, so the default data never changes."""
+OPT_IN_PERSONAS: tuple[str, ...] = ("helsinki_night_owl", "sleep_sensitive", "sleep_neutral")
+"""Personas only a ``SimulatorConfig.personas`` cycle brings in, so the default data never changes.
+
+``sleep_sensitive`` has a planted sleep -> HRV coupling and ``sleep_neutral`` is its twin without one (the
+positive and negative controls of the correlation analytics, docs/methods.md §9.8)."""
 FIRST_USER_ID = 10000001
 
 

@@ -12,6 +12,8 @@ from polar_pipeline.simulator.seeding import rng_for
 from polar_pipeline.simulator.zones import standard_offset_minutes
 
 NIGHT_OWL = "helsinki_night_owl"
+SLEEP_SENSITIVE = "sleep_sensitive"
+SLEEP_NEUTRAL = "sleep_neutral"
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,11 @@ class Persona:
     weekend_ln_rmssd: float
     home_zone: str | None = None  # an IANA zone with DST; None: a fixed home UTC offset drawn per user
     latest_session_end_minutes: int = 20 * 60 + 15  # after midnight of the session's day; > 1440: next day
+    trains: bool = True  # False: no exercise sessions at all
+    # ln rMSSD per hour of sleep above the goal (below it: negative), for the night itself and the night
+    # before; the surplus counts up to one hour. None: the deficit-only rule every default persona has
+    # (physiology.UserModel._autonomic_state); (0, 0): sleep never reaches HRV.
+    sleep_ln_rmssd_per_hour: tuple[float, float] | None = None
 
 
 PERSONA_TABLE: dict[str, Persona] = {
@@ -120,6 +127,7 @@ PERSONA_TABLE: dict[str, Persona] = {
         can_overreach=False,
         upload_delay_minutes=(5, 60),
         weekend_ln_rmssd=-0.02,
+        trains=False,
     ),
     # Opt-in (SimulatorConfig.personas): lives in Helsinki, so its clock follows EET/EEST, goes to bed after
     # midnight and runs late in the evening, often past midnight. Its nights span the 03:00/04:00 DST
@@ -146,7 +154,36 @@ PERSONA_TABLE: dict[str, Persona] = {
         home_zone="Europe/Helsinki",
         latest_session_end_minutes=24 * 60 + 120,
     ),
+    # Opt-in twins for the correlation analytics (docs/methods.md §9.8): one person model, without workouts or
+    # a weekend HRV shift, so nothing but the planted rule links their sleep and their HRV. The sensitive
+    # one's ln rMSSD rises 0.06 per hour slept above the goal that night and 0.03 per hour the night before
+    # (and falls as much per hour short); the neutral one's HRV ignores sleep entirely.
+    SLEEP_SENSITIVE: Persona(
+        name=SLEEP_SENSITIVE,
+        ln_rmssd=3.8,
+        ln_rmssd_sd=0.10,
+        resting_hr=59.0,
+        breathing_rate=14.4,
+        bedtime_minutes=-35,
+        bedtime_sd=40,
+        sleep_span_minutes=455,
+        sleep_span_sd=50,
+        short_night_rate=0.05,
+        continuity=3.2,
+        deep_fraction=0.15,
+        sleep_goal_seconds=27000,
+        daily_steps=7600,
+        running_index=0,
+        can_overreach=False,
+        upload_delay_minutes=(5, 120),
+        weekend_ln_rmssd=0.0,
+        trains=False,
+        sleep_ln_rmssd_per_hour=(0.06, 0.03),
+    ),
 }
+PERSONA_TABLE[SLEEP_NEUTRAL] = dataclasses.replace(
+    PERSONA_TABLE[SLEEP_SENSITIVE], name=SLEEP_NEUTRAL, sleep_ln_rmssd_per_hour=(0.0, 0.0)
+)
 
 
 @dataclass(frozen=True)

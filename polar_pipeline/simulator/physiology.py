@@ -542,7 +542,14 @@ class UserModel:
         noise_scale = 0.5 if kind == "illness" else 1.0
         ln_rmssd = profile.ln_rmssd + self._hrv_noise * noise_scale
         ln_rmssd -= 0.0009 * context.load_1 + 0.0004 * context.load_2
-        ln_rmssd -= 0.035 * deficit_hours + 0.02 * previous_deficit
+        coupling = persona.sleep_ln_rmssd_per_hour
+        if coupling is None:
+            ln_rmssd -= 0.035 * deficit_hours + 0.02 * previous_deficit
+        else:
+            tonight, night_before = coupling
+            ln_rmssd += tonight * _hours_past_goal(sleep_seconds, goal)
+            if previous is not None:
+                ln_rmssd += night_before * _hours_past_goal(previous.sleep_seconds, goal)
         if context.weekend_morning:
             ln_rmssd += persona.weekend_ln_rmssd
         resting_hr = (
@@ -643,7 +650,7 @@ class UserModel:
         index, day, rng, offset = context.index, context.day, context.rng, context.offset
         persona = self.persona.name
         kind = context.kind
-        if persona == "no_workouts" or kind == "illness" or self._recently_ill(day):
+        if not self.persona.trains or kind == "illness" or self._recently_ill(day):
             return []
         weekday = day.weekday()
         overreaching = kind == "overreaching"
@@ -783,6 +790,11 @@ def _sleep_charge(score: int, previous_scores: list[int]) -> int:
     if difference < 12:
         return 4
     return 5
+
+
+def _hours_past_goal(sleep_seconds: int, goal_seconds: int) -> float:
+    """Hours slept beyond the goal (negative when short of it); a surplus counts up to one hour."""
+    return min((sleep_seconds - goal_seconds) / 3600, 1.0)
 
 
 def _prodrome_signs(

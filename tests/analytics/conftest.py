@@ -8,15 +8,18 @@ truth (planted illness weeks and overreaching blocks). ``sim_frames`` reads the 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import duckdb
 import numpy as np
 import polars as pl
 import pytest
 
+from polar_pipeline.simulator.payloads import render_recharge, render_sleep
+from polar_pipeline.simulator.physiology import UserModel
 from tests.transform.conftest import SimWarehouse
 
 MARTS = ("daily_metrics", "baselines", "training_load", "sleep_debt", "anomalies")
@@ -47,6 +50,71 @@ def sim_frames(sim_marts: SimWarehouse) -> SimFrames:
     finally:
         con.close()
     return SimFrames(sim_marts, marts)
+
+
+SIMULATED_DAILY_SCHEMA: dict[str, pl.DataType] = {
+    "user_id": pl.String(),
+    "day": pl.Date(),
+    "sleep_seconds": pl.Int64(),
+    "deep_sleep_seconds": pl.Int64(),
+    "sleep_score": pl.Int32(),
+    "ln_rmssd": pl.Float64(),
+    "hrv_rmssd_ms": pl.Float64(),
+    "overnight_hr_bpm": pl.Float64(),
+    "breathing_rate": pl.Float64(),
+    "steps": pl.Int64(),
+    "training_load": pl.Float64(),
+    "device_id": pl.String(),
+}
+
+NOT_MEASURED = 0
+"""Nightly Recharge's "no signal" sentinel, NULL in staging (docs/methods.md §1.3)."""
+
+
+def simulated_daily(models: Sequence[tuple[str, UserModel]], first: date, last: date) -> pl.DataFrame:
+    """marts.daily_metrics columns of every day in ``[first, last]``, straight from the simulator's state.
+
+    Read from the payloads AccessLink would serve (sleep only on a worn night, Nightly Recharge only on a
+    night that has one), the way staging types them: sleep = light + deep + REM + unrecognized, ln rMSSD =
+    ln of the rounded rMSSD, the recharge's 0 sentinel NULL. Steps are the whole day's and training load the
+    sum of the day's sessions. No HTTP and no SQL, so a population of users costs seconds;
+    ``test_simulated_daily_matches_the_marts`` holds it to the real pipeline's marts.daily_metrics.
+    """
+    rows: list[tuple[Any, ...]] = []
+    for user, model in models:
+        for state in model.days(first, last):
+            sleep = render_sleep(model, state) if state.worn else None
+            recharge = render_recharge(model, state) if state.has_recharge else None
+            seconds = deep = score = None
+            if sleep is not None:
+                deep, score = sleep["deep_sleep"], sleep["sleep_score"]
+                seconds = sleep["light_sleep"] + deep + sleep["rem_sleep"] + sleep["unrecognized_sleep_stage"]
+            hrv = hr = breathing = None
+            if recharge is not None:
+                hrv, hr, breathing = (
+                    recharge[key] if recharge[key] != NOT_MEASURED else None
+                    for key in ("heart_rate_variability_avg", "heart_rate_avg", "breathing_rate_avg")
+                )
+            device = state.device_id if state.worn else next((s.device_id for s in state.sessions), None)
+            ln_rmssd = math.log(hrv) if hrv is not None else None
+            load = sum(session.cardio_load for session in state.sessions)
+            rows.append(
+                (
+                    user,
+                    state.date,
+                    seconds,
+                    deep,
+                    score,
+                    ln_rmssd,
+                    hrv,
+                    hr,
+                    breathing,
+                    state.steps,
+                    load,
+                    device,
+                )
+            )
+    return pl.DataFrame(rows, schema=SIMULATED_DAILY_SCHEMA, orient="row")
 
 
 def _ar1(rng: np.random.Generator, days: int, phi: float = 0.5) -> np.ndarray:
@@ -147,6 +215,16 @@ def synthetic_marts(seed: int, users: int = 2, days: int = 170) -> dict[str, pl.
     }
 
 
+def gap_days(daily: pl.DataFrame, first_day: date, last_day: date) -> list[date]:
+    """The days of ``[first_day, last_day]`` on which some user has no daily row inside their own span."""
+    spans = daily.group_by("user_id").agg(
+        pl.col("day").min().alias("first"), pl.col("day").max().alias("last")
+    )
+    calendar = spans.select("user_id", pl.date_ranges("first", "last").alias("day")).explode("day")
+    missing = calendar.join(daily.select("user_id", "day"), on=["user_id", "day"], how="anti")
+    return sorted(set(missing.filter(pl.col("day").is_between(first_day, last_day)).get_column("day")))
+
+
 def assert_slices_recompute(
     run: Callable[[dict[str, pl.DataFrame], date, date], pl.DataFrame],
     marts: dict[str, pl.DataFrame],
@@ -158,9 +236,15 @@ def assert_slices_recompute(
     """A run reading only [first - lookback_days, last] reproduces the full run's rows, bit for bit.
 
     ``slices`` are (offset from first_day, length in days); ``run(frames, first, last)`` computes a table.
+    Three more slices put an edge inside a gap of ``marts["daily_metrics"]`` (a day some user has no row):
+    one starts on the gap day, one ends on it and one is the gap day alone.
     """
+    gaps = gap_days(marts["daily_metrics"], first_day + timedelta(days=1), last_day - timedelta(days=1))
+    assert gaps, "the marts need a gap day inside the range to put a slice edge in"
+    gap = (gaps[len(gaps) // 2] - first_day).days
+    in_gap = ((gap, 10), (max(0, gap - 9), min(10, gap + 1)), (gap, 1))
     full = run(marts, first_day, last_day)
-    for offset, length in slices:
+    for offset, length in (*slices, *in_gap):
         first = first_day + timedelta(days=offset)
         last = min(last_day, first + timedelta(days=length - 1))
         window = pl.col("day").is_between(first - timedelta(days=lookback_days), last)

@@ -1,10 +1,10 @@
 """compute_illness_watch against a numpy recomputation, its contract, and a simulated population's illnesses.
 
 The population test runs the pure function over >= 20 simulated user-years built straight from the
-simulator's state (its own Nightly Recharge renderer, no HTTP, no Dagster) with marts.baselines computed by
-the real SQL model, and checks the watch's bar: >= 80 % of planted illnesses flagged on or before their
-first symptom day, <= 1 false-alarm day per user per 90 days outside illness windows. Its seeds were not
-used to choose the thresholds (those were fixed on seeds 1-8).
+simulator's state (its own payload renderers through ``simulated_daily``; no HTTP, no Dagster) with
+marts.baselines computed by the real SQL model, and checks the watch's bar: >= 80 % of planted illnesses
+flagged on or before their first symptom day, <= 1 false-alarm day per user per 90 days outside illness
+windows. Its seeds were not used to choose the thresholds (those were fixed on seeds 1-8).
 """
 
 from __future__ import annotations
@@ -23,11 +23,10 @@ import pytest
 
 from polar_pipeline.analytics.illness import LOOKBACK_DAYS, compute_illness_watch
 from polar_pipeline.simulator.config import OPT_IN_PERSONAS, PERSONAS
-from polar_pipeline.simulator.payloads import render_recharge
 from polar_pipeline.simulator.physiology import UserModel
 from polar_pipeline.sqlmodels import ModelGraph, run_models
 from polar_pipeline.warehouse.schema import ensure_raw_schema
-from tests.analytics.conftest import assert_slices_recompute
+from tests.analytics.conftest import assert_slices_recompute, simulated_daily
 
 START = date(2025, 1, 1)
 FIRST = START + timedelta(days=3)
@@ -124,7 +123,7 @@ def reference_watch(marts: dict[str, pl.DataFrame], first: date, last: date) -> 
             [~available, every_strong, every_fired], ["insufficient", "alert", "watch"], default="none"
         )
         for i, day in enumerate(calendar):
-            if first <= day <= last:
+            if first <= day <= last and day in rows:  # rows only for the daily rows
                 signals = [
                     {
                         "metric": m,
@@ -241,15 +240,14 @@ def test_unready_baselines_or_a_missing_signal_are_insufficient(marts: dict[str,
         assert not result["flagged"].any()
         breathing = [json.loads(text)[1] for text in result["signals"]]
         assert all(s["z"] is None and s["fired"] is False for s in breathing)
-    # Days inside a user's span without any daily row still get an (insufficient) row.
+    # Output rows are the daily rows: a day inside a user's span without one gets no row.
     result = _run(marts)
-    daily_keys = set(marts["daily_metrics"].select("user_id", "day").iter_rows())
-    gaps = result.filter(
-        pl.struct("user_id", "day").map_elements(
-            lambda key: (key["user_id"], key["day"]) not in daily_keys, return_dtype=pl.Boolean
-        )
+    daily = marts["daily_metrics"].filter(pl.col("day").is_between(FIRST, LAST)).sort("user_id", "day")
+    assert result.select("user_id", "day").rows() == daily.select("user_id", "day").rows()
+    spans = daily.group_by("user_id").agg(
+        ((pl.col("day").max() - pl.col("day").min()).dt.total_days() + 1 - pl.len()).alias("gaps")
     )
-    assert gaps.height > 0 and set(gaps["level"]) == {"insufficient"}
+    assert spans["gaps"].sum() > 0
 
 
 # ------------------------------------------------------------------------------ simulated population
@@ -261,8 +259,6 @@ POPULATION_START = date(2023, 1, 2)
 RECOVERY_DAYS = 5
 """An illness window runs from its first prodrome day to RECOVERY_DAYS after its last sick day (the days the
 simulator keeps HRV down after an illness); a flag outside every window is a false alarm."""
-NOT_MEASURED = 0
-"""Nightly Recharge's "no signal" sentinel, NULL in staging (docs/methods.md §1.3)."""
 
 
 @dataclass(frozen=True)
@@ -282,23 +278,6 @@ class Population:
     last_day: date
     illnesses: tuple[Illness, ...]
     personas: dict[str, str]
-
-
-def _recharge_rows(model: UserModel, user: str, last: date) -> list[tuple[Any, ...]]:
-    """marts.daily_metrics' recharge columns and device of every day, from the simulator's own payloads."""
-    rows: list[tuple[Any, ...]] = []
-    for state in model.days(POPULATION_START, last):
-        hr = hrv = breathing = None
-        if state.has_recharge:
-            payload = render_recharge(model, state)
-            hr, hrv, breathing = (
-                payload[key] if payload[key] != NOT_MEASURED else None
-                for key in ("heart_rate_avg", "heart_rate_variability_avg", "breathing_rate_avg")
-            )
-        device = state.device_id if state.worn else next((s.device_id for s in state.sessions), None)
-        ln_rmssd = math.log(hrv) if hrv is not None else None
-        rows.append((user, state.date, ln_rmssd, hrv, hr, breathing, device))
-    return rows
 
 
 def _sql_baselines(
@@ -327,9 +306,9 @@ def _sql_baselines(
 
 @pytest.fixture(scope="session")
 def population(graph: ModelGraph) -> Population:
-    """Two simulated years of one user per persona (the opt-in Helsinki night owl too) for each seed."""
+    """Two simulated years of one user per persona (the opt-in ones too) for each seed."""
     last = POPULATION_START + timedelta(days=POPULATION_DAYS - 1)
-    rows: list[tuple[Any, ...]] = []
+    models: list[tuple[str, UserModel]] = []
     illnesses: list[Illness] = []
     personas: dict[str, str] = {}
     for seed in POPULATION_SEEDS:
@@ -337,7 +316,7 @@ def population(graph: ModelGraph) -> Population:
             model = UserModel(seed, index, POPULATION_START, POPULATION_DAYS, persona=persona)
             user = f"{seed}:{model.x_user_id}"
             personas[user] = persona
-            rows.extend(_recharge_rows(model, user, last))
+            models.append((user, model))
             for event in (e.to_json() for e in model.events if e.kind == "illness"):  # /sim/ground-truth
                 details = event["details"]
                 illnesses.append(
@@ -349,19 +328,7 @@ def population(graph: ModelGraph) -> Population:
                         date.fromisoformat(event["end"]),
                     )
                 )
-    daily = pl.DataFrame(
-        rows,
-        schema={
-            "user_id": pl.String,
-            "day": pl.Date,
-            "ln_rmssd": pl.Float64,
-            "hrv_rmssd_ms": pl.Float64,
-            "overnight_hr_bpm": pl.Float64,
-            "breathing_rate": pl.Float64,
-            "device_id": pl.String,
-        },
-        orient="row",
-    )
+    daily = simulated_daily(models, POPULATION_START, last)
     baselines = _sql_baselines(graph, daily, sorted(personas), POPULATION_START, last)
     return Population(daily, baselines, POPULATION_START, last, tuple(illnesses), personas)
 

@@ -40,13 +40,12 @@ def _has(row: dict[str, Any] | None, stream: str) -> bool:
 
 
 def reference_counts(daily: pl.DataFrame, first: date, last: date) -> dict[tuple[str, date, str], int]:
-    """(user, day, stream) -> days with data in [day - 89, day], counted one calendar day at a time."""
+    """(user, day, stream) -> days with data in [day - 89, day], counted one calendar day at a time, for
+    the days with a daily row (the only days with output rows)."""
     rows = {(r["user_id"], r["day"]): r for r in daily.iter_rows(named=True)}
     out: dict[tuple[str, date, str], int] = {}
-    for user in sorted({u for u, _ in rows}):
-        days = [d for u, d in rows if u == user]
-        day = max(min(days), first)
-        while day <= min(max(days), last):
+    for user, day in sorted(rows):
+        if first <= day <= last:
             window = [day - timedelta(days=k) for k in range(WINDOW_DAYS)]
             for stream in ("sleep", "recharge", "activity"):
                 out[(user, day, stream)] = sum(_has(rows.get((user, d)), stream) for d in window)
@@ -58,7 +57,6 @@ def reference_counts(daily: pl.DataFrame, first: date, last: date) -> dict[tuple
                 and _has(rows.get((user, d)), "recharge")
                 for d in window
             )
-            day += timedelta(days=1)
     return out
 
 
@@ -120,8 +118,10 @@ def test_a_day_never_reads_the_future(daily: pl.DataFrame) -> None:
     # Fill every gap and NULL after the cutoff: every later count grows, no earlier one may.
     users = daily.group_by("user_id").agg(pl.col("day").min().alias("a"), pl.col("day").max().alias("b"))
     calendar = users.select("user_id", pl.date_ranges("a", "b").alias("day")).explode("day")
+    later_gaps = calendar.join(daily, on=["user_id", "day"], how="anti").filter(later)
     filled = (
-        calendar.join(daily, on=["user_id", "day"], how="left")
+        pl.concat([daily, later_gaps], how="diagonal")
+        .sort("user_id", "day")
         .with_columns(
             pl.when(later).then(pl.col(c).fill_null(1)).otherwise(pl.col(c)).alias(c)
             for c in ("sleep_seconds", "ln_rmssd", "steps")
@@ -135,8 +135,8 @@ def test_a_day_never_reads_the_future(daily: pl.DataFrame) -> None:
 
 def test_any_slice_recomputes_the_same_rows(daily: pl.DataFrame) -> None:
     assert_slices_recompute(
-        lambda frames, first, last: compute_readiness(frames["daily"], first, last),
-        {"daily": daily}, FIRST, LAST, LOOKBACK_DAYS, slices=((0, 1), (91, 30)),
+        lambda frames, first, last: compute_readiness(frames["daily_metrics"], first, last),
+        {"daily_metrics": daily}, FIRST, LAST, LOOKBACK_DAYS, slices=((0, 1), (91, 30)),
     )  # fmt: skip
 
 

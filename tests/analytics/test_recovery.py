@@ -71,7 +71,7 @@ def reference_recovery(
             if parts["hrv"]["ready"]:
                 used = [(parts[n]["z"], w) for n, _, w in COMPONENTS if parts[n]["ready"]]
                 z_mean = sum(max(-3.0, min(3.0, z)) * w for z, w in used) / sum(w for _, w in used)
-            if first <= day <= last:
+            if first <= day <= last and (user, day) in daily:  # rows only for the daily rows
                 out[(user, day)] = {
                     "score": None if z_mean is None else 100 * _phi(z_mean),
                     "level": "insufficient"

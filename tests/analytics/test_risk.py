@@ -99,7 +99,7 @@ def reference_risk(
                 if score >= 25
                 else "low"
             )
-            if first <= day <= last:
+            if first <= day <= last and (user, day) in daily:  # rows only for the daily rows
                 out[(user, day)] = {
                     "score": score,
                     "level": level,
@@ -239,9 +239,11 @@ def test_overreaching_blocks_raise_risk_to_high_and_it_settles(sim_frames: SimFr
 
     Observed (seed 7): the endurance athlete's block is ``high`` from start + 3, the casual exerciser's
     only from start + 7, the last day the rule allows; its planted HRV drop (0.03 ln units a night) is
-    under one robust SD of its 7-day mean until then. On seeds 8-12 the casual exerciser's blocks turned
-    ``high`` between start + 4 and start + 10, one never; every athlete block by start + 6. The rule and the
-    module's documented thresholds were not adjusted to this seed, so a simulator change can break this.
+    under one robust SD of its 7-day mean until then. The method's expected first ``high`` for that
+    persona is start + 6, 4 points above the line (docs/methods.md §11), so a day either way is noise. On
+    seeds 8-12 the casual exerciser's blocks turned ``high`` between start + 4 and start + 10, one never;
+    every athlete block by start + 6. The rule and the module's documented thresholds were not adjusted to
+    this seed, so a simulator change can break this.
     """
     sim, marts = sim_frames.sim, sim_frames.marts
     result = _run(marts, sim.first_day, sim.last_day)
