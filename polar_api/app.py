@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from polar_api.auth import authorize
+from polar_api.auth import authorize, install_auth
+from polar_api.errors import ERROR_RESPONSES
 from polar_api.routers import (
     activity,
     analytics_status,
@@ -57,17 +58,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         reader.close()
+        app.state.key_guard.close()
 
     app = FastAPI(title="polar-flow API", version=__version__, lifespan=lifespan)
     app.state.reader = reader
     app.state.settings = settings
+    install_auth(app, settings)
 
     @app.exception_handler(SnapshotUnavailable)
     async def snapshot_unavailable(_: Request, exc: SnapshotUnavailable) -> JSONResponse:
         return JSONResponse(status_code=503, content={"detail": str(exc)})
 
     app.include_router(health.router)
-    api_v1 = APIRouter(prefix="/api/v1", dependencies=[Depends(authorize)])
+    api_v1 = APIRouter(prefix="/api/v1", dependencies=[Depends(authorize)], responses=ERROR_RESPONSES)
     for router in USER_ROUTERS:
         api_v1.include_router(router)
     app.include_router(api_v1)

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
 from datetime import date, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar, cast
 
 import duckdb
 from fastapi import Depends, HTTPException, Path, Query, Request, Response
+from pydantic import BeforeValidator
 
 from polar_api.read.time_zones import time_zones
 from polar_api.read.users import known_users
 from polar_pipeline import clock
 from polar_pipeline.control_store import USER_ID_PATTERN
 from polar_pipeline.warehouse.snapshot import SnapshotReader
+
+T = TypeVar("T")
 
 GENERATION_HEADER = "X-Snapshot-Generation"
 """The serving generation that answered: every query of one request reads that one generation."""
@@ -53,6 +59,45 @@ def _generation_lookup(cursor: duckdb.DuckDBPyConnection, name: str, load: Any) 
     return memo[name]
 
 
+READ_CACHE_ENTRIES = 2048
+"""Answers kept per generation (least recently used dropped first): a dashboard's working set, bounded."""
+
+
+class _ReadCache:
+    """A bounded LRU of read-layer answers for one generation, thread-safe (requests share the threadpool)."""
+
+    def __init__(self, entries: int) -> None:
+        self._entries = entries
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_or_load(self, key: Hashable, load: Callable[[], T]) -> T:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return cast(T, self._items[key])
+        value = load()  # outside the lock: two first requests may both load, and both get the same answer
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self._entries:
+                self._items.popitem(last=False)
+        return value
+
+
+def cached_read(cursor: duckdb.DuckDBPyConnection, key: Hashable, load: Callable[[], T]) -> T:
+    """``load()``'s answer for ``key`` on this cursor's generation, computed once and then reused.
+
+    Safe because a generation is immutable: the same question on the same generation has the same answer.
+    ``key`` must hold everything the answer depends on besides the generation (route, user, the user's
+    today, parameters). Callers must not mutate what they get back: it is shared.
+    """
+    memo = _generation_memos.get(id(cursor))
+    if memo is None:
+        return load()
+    cache: _ReadCache = memo.setdefault("read_cache", _ReadCache(READ_CACHE_ENTRIES))
+    return cache.get_or_load(key, load)
+
+
 SnapshotCursor = Annotated[duckdb.DuckDBPyConnection, Depends(snapshot_cursor)]
 UserId = Annotated[
     str,
@@ -71,6 +116,41 @@ Days = Annotated[
     ),
 ]
 """The ``days`` parameter of every list route; each route gives its own default (polar-flow-server's)."""
+
+DaysOrLatest = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=365,
+        description="how far back: the local dates today-days ... today (1-365); without it, the latest day",
+    ),
+]
+"""``days`` of the routes whose default is the user's latest day rather than a window."""
+
+
+ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_day_text(value: Any) -> Any:
+    """Only YYYY-MM-DD reaches the date parser, which would also take "0" (1970-01-01) or a date-time."""
+    if not isinstance(value, str) or not ISO_DAY.fullmatch(value):
+        raise ValueError("expected a calendar date written YYYY-MM-DD")
+    return value
+
+
+LocalDay = Annotated[
+    date,
+    Path(description="a local calendar date, YYYY-MM-DD (for sleep: the wake-up date)"),
+    BeforeValidator(_iso_day_text),
+]
+"""A ``{date}`` path parameter: exactly YYYY-MM-DD and a date that exists, else 422."""
+
+AsOfDay = Annotated[
+    date | None,
+    Query(description="the day to show, YYYY-MM-DD; default the user's latest day"),
+    BeforeValidator(_iso_day_text),
+]
+"""An optional ``day`` query parameter, validated like ``LocalDay``."""
 
 
 def user_today(request: Request, cursor: duckdb.DuckDBPyConnection, user_id: str) -> date:

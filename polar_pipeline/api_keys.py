@@ -25,6 +25,7 @@ from polar_pipeline.control_store import validate_user_id
 KEY_PREFIX = "pfk_"
 DISPLAY_PREFIX_LENGTH = 12
 DEFAULT_RATE_LIMIT_PER_MINUTE = 600
+MAX_KEY_LENGTH = 200
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -80,6 +81,23 @@ class CreatedKey:
 
 def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def looks_like_key(secret: str) -> bool:
+    """Cheap shape check before hashing: our prefix, and not absurdly long."""
+    return secret.startswith(KEY_PREFIX) and len(secret) <= MAX_KEY_LENGTH
+
+
+def find_active_key(con: sqlite3.Connection, key_hash: str) -> ApiKey | None:
+    """The unrevoked key with this SHA-256, read on ``con`` (the store's, or the API's long-lived one).
+
+    Looking a key up by its hash is the constant-time comparison: timing can only tell an attacker about
+    the hash of what they sent, never about a stored secret.
+    """
+    row = con.execute(
+        f"SELECT {_COLUMNS} FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL", (key_hash,)
+    ).fetchone()
+    return None if row is None else _row_to_key(row)
 
 
 def _row_to_key(row: tuple[object, ...]) -> ApiKey:
@@ -158,14 +176,10 @@ class ApiKeyStore:
 
     def verify(self, secret: str) -> ApiKey | None:
         """The active key whose secret this is, or None (unknown, malformed or revoked)."""
-        if not secret.startswith(KEY_PREFIX) or len(secret) > 200:
+        if not looks_like_key(secret):
             return None
         with self._connect() as con:
-            row = con.execute(
-                f"SELECT {_COLUMNS} FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
-                (hash_key(secret),),
-            ).fetchone()
-        return None if row is None else _row_to_key(row)
+            return find_active_key(con, hash_key(secret))
 
     def revoke(self, key_id: str) -> ApiKey:
         """Stop a key working; revoking a revoked key keeps its first revocation time."""
@@ -184,7 +198,7 @@ class ApiKeyStore:
         params: tuple[str, ...] = ()
         if user_id is not None:
             query += " WHERE user_id = ?"
-            params = (user_id,)
+            params = (validate_user_id(user_id),)
         with self._connect() as con:
             rows = con.execute(query + " ORDER BY created_at, key_id", params).fetchall()
         return [_row_to_key(row) for row in rows]

@@ -111,7 +111,7 @@ def serve_api(home: Path, workers: int) -> Iterator[str]:
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
         "--no-access-log", "--log-level", "warning",
     ]  # fmt: skip
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -154,12 +154,15 @@ def repeatedly(action: Callable[[], object]) -> Iterator[list[float]]:
         thread.join(timeout=120)
 
 
-def api_figures(home: Path, user_id: str, publish: Callable[[], object], seconds: int = DURATION_SECONDS) -> int:
+def api_figures(
+    home: Path, user_id: str, publish: Callable[[], object], seconds: int = DURATION_SECONDS
+) -> int:
     """Print the table; returns the number of failed requests (non-2xx or socket errors) seen."""
     if shutil.which("wrk") is None:
         print(f"  {WRK_MISSING}", flush=True)
         return 0
-    key = ApiKeyStore(home / "control.sqlite3").create(None, admin=True, name="bench", rate_limit_per_minute=10**9)
+    keys = ApiKeyStore(home / "control.sqlite3")
+    key = keys.create(None, admin=True, name="bench", rate_limit_per_minute=10**9)
     failed = 0
     with serve_api(home, WORKERS) as base:
         for route in ROUTES:
@@ -189,7 +192,9 @@ def api_figures(home: Path, user_id: str, publish: Callable[[], object], seconds
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--home", type=Path, required=True, help="POLAR_HOME with a published snapshot")
     parser.add_argument("--user", required=True, help="a user id in the snapshot")
     parser.add_argument("--seconds", type=int, default=DURATION_SECONDS)

@@ -1,4 +1,4 @@
-"""``polar-flow``: the one command-line entry point (simulator, users, sync, publish, api, dev, demo)."""
+"""``polar-flow``: the command-line entry point (simulator, users, keys, sync, publish, api, dev, demo)."""
 
 from __future__ import annotations
 
@@ -97,12 +97,50 @@ def _cmd_publish(_: argparse.Namespace) -> int:
     return 0 if publish(get_settings()) else 1
 
 
+def _cmd_keys(args: argparse.Namespace) -> int:
+    from polar_pipeline.api_keys import DEFAULT_RATE_LIMIT_PER_MINUTE, ApiKeyStore, UnknownKey
+
+    store = ApiKeyStore(get_settings().control_store_path)
+    if args.keys_command == "create":
+        limit = DEFAULT_RATE_LIMIT_PER_MINUTE if args.rate_limit is None else args.rate_limit
+        created = store.create(
+            None if args.admin else args.user, admin=args.admin, name=args.name, rate_limit_per_minute=limit
+        )
+        key = created.key
+        whom = "admin key (reads every user)" if key.is_admin else f"key for user {key.user_id}"
+        print(f"created {whom}: id {key.key_id}, {key.rate_limit_per_minute} requests/minute")
+        print("the full key follows; it is shown only this once (send it as X-API-Key):")
+        print(created.secret)
+    elif args.keys_command == "revoke":
+        try:
+            key = store.revoke(args.key_id)
+        except UnknownKey:
+            print(f"polar-flow: error: no API key with id {args.key_id!r}", file=sys.stderr)
+            return 2
+        print(f"key {key.key_id} revoked at {key.revoked_at}")
+    else:
+        print("key_id\tprefix\tfor\tname\trate_limit_per_minute\tcreated_at\trevoked_at")
+        for key in store.list(args.user):
+            whom = "admin" if key.is_admin else f"user {key.user_id}"
+            print(
+                f"{key.key_id}\t{key.key_prefix}…\t{whom}\t{key.name or '-'}\t{key.rate_limit_per_minute}"
+                f"\t{key.created_at}\t{key.revoked_at or '-'}"
+            )
+    return 0
+
+
 def _cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from polar_api.app import create_app
-
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
+    # An import string and a factory: each worker process builds its own app (own connections, own caches).
+    uvicorn.run(
+        "polar_api.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info",
+    )
     return 0
 
 
@@ -165,9 +203,26 @@ def build_parser() -> argparse.ArgumentParser:
     pub = sub.add_parser("publish", help="publish a new serving snapshot")
     pub.set_defaults(handler=_cmd_publish)
 
+    keys = sub.add_parser("keys", help="manage API keys (per user, or admin keys that read every user)")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser(
+        "create", help="create a key; the full key is printed alone on the last line"
+    )
+    owner = create.add_mutually_exclusive_group(required=True)
+    owner.add_argument("--user", help="the user this key may read")
+    owner.add_argument("--admin", action="store_true", help="a key that reads every user")
+    create.add_argument("--name", default="", help="a label to recognise the key by in `keys list`")
+    create.add_argument("--rate-limit", type=int, help="requests per minute (default 600)")
+    revoke = keys_sub.add_parser("revoke", help="stop a key working (from the API's next request on)")
+    revoke.add_argument("key_id", help="the key's id (key_…), as `keys list` shows it")
+    key_list = keys_sub.add_parser("list", help="list keys (never their secrets)")
+    key_list.add_argument("--user", help="only this user's keys")
+    keys.set_defaults(handler=_cmd_keys)
+
     api = sub.add_parser("api", help="serve the REST API over the serving snapshot")
-    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     api.add_argument("--port", type=int, default=8000)
+    api.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     api.set_defaults(handler=_cmd_api)
 
     dev = sub.add_parser("dev", help="dagster dev (webserver + daemon) with DAGSTER_HOME under POLAR_HOME")

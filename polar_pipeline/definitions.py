@@ -9,6 +9,7 @@ import dagster as dg
 from polar_pipeline.defs.analytics import definitions as analytics
 from polar_pipeline.defs.ingest import definitions as ingest
 from polar_pipeline.defs.pipeline import definitions as pipeline
+from polar_pipeline.defs.requests import definitions as requests
 from polar_pipeline.defs.serving import definitions as serving
 from polar_pipeline.defs.transform import definitions as transform
 from polar_pipeline.orchestration.resources import build_resources
@@ -24,6 +25,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         analytics.build_defs(settings),
         serving.build_defs(settings),
         pipeline.build_defs(settings),
+        requests.build_defs(settings),
         dg.Definitions(resources=build_resources(settings)),
     )
 

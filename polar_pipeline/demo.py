@@ -77,6 +77,13 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             continue
 
 
+def demo_api_key(settings: Settings) -> str:
+    """A fresh admin key for this demo run (each run starts from an empty POLAR_HOME, so none is reused)."""
+    from polar_pipeline.api_keys import ApiKeyStore
+
+    return ApiKeyStore(settings.control_store_path).create(None, admin=True, name="demo").secret
+
+
 def _interrupt(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
@@ -174,17 +181,19 @@ def run_demo() -> int:
         _wait_http(f"{api_url}/health", 60, api)
         _wait_http(f"http://127.0.0.1:{ui_port}/server_info", 180, ui)
         first_user = sim_users[0]["x_user_id"]
+        api_key = demo_api_key(settings)
         print(
             f"""
 [demo] everything is up (Ctrl-C stops it all):
   API          {api_url}/docs
+  API key      {api_key}  (admin: reads every user; made for this run)
   Dagster UI   http://127.0.0.1:{ui_port}
   Simulator    {sim_url}/sim/users
   Snapshot     duckdb -readonly {info.path}
 
 Try:
   curl -s {api_url}/health
-  curl -s '{api_url}/api/v1/users/{first_user}/sleep?days=30'
+  curl -s -H 'X-API-Key: {api_key}' '{api_url}/api/v1/users/{first_user}/sleep?days=30'
   curl -s '{sim_url}/sim/ground-truth/{first_user}'
 """,
             flush=True,

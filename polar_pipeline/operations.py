@@ -11,13 +11,9 @@ from datetime import date, timedelta
 import dagster as dg
 
 from polar_pipeline import clock
-from polar_pipeline.accesslink import AccessLinkClient
-from polar_pipeline.control_store import (
-    ControlStore,
-    StoredUser,
-    load_or_create_key,
-    validate_user_id,
-)
+from polar_pipeline.connections import connect_user
+from polar_pipeline.connections import open_control_store as open_control_store  # the CLI's, tests'
+from polar_pipeline.control_store import StoredUser
 from polar_pipeline.defs.pipeline.definitions import PIPELINE_JOB
 from polar_pipeline.defs.serving.sensors import PUBLISH_JOB
 from polar_pipeline.orchestration.home import dagster_instance
@@ -95,26 +91,11 @@ def announce_other_runs(instance: dg.DagsterInstance) -> str | None:
     return line
 
 
-def open_control_store(settings: Settings) -> ControlStore:
-    return ControlStore(
-        settings.control_store_path, load_or_create_key(settings.key_file, settings.encryption_key)
-    )
-
-
 def add_user(
     settings: Settings, user_id: str, token: str, *, instance: dg.DagsterInstance | None = None
 ) -> StoredUser:
-    """Register with AccessLink (409 = already registered), store the token encrypted, add the partition."""
-    validate_user_id(user_id)
-    with AccessLinkClient(
-        settings.accesslink_url,
-        token_url=settings.token_url,
-        client_id=settings.client_id,
-        client_secret=settings.client_secret,
-    ) as client:
-        registration = client.register_user(token, member_id=user_id)
-    polar_user_id = registration.user.polar_user_id if registration.user else None
-    stored = open_control_store(settings).upsert_user(user_id, token, polar_user_id)
+    """Register with AccessLink and store the token encrypted (``connections``), then add the partition."""
+    stored = connect_user(settings, user_id, token)
     instance = instance or dagster_instance(settings)
     instance.add_dynamic_partitions(USERS_PARTITIONS_NAME, [user_id])
     return stored

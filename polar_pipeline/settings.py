@@ -58,6 +58,10 @@ class Settings(BaseSettings):
         description="crash tests: comma-separated pause points (commit:*, replace:*, model:*, publish:*)",
     )
     debug_pause_seconds: float = Field(default=60.0, ge=0, description="crash tests: length of each pause")
+    api_worker_header: bool = Field(
+        default=False,
+        description="tests: every API response names the worker process that answered (X-Worker-Pid)",
+    )
     demo_exit_after_materialize: bool = Field(
         default=False,
         validation_alias=AliasChoices("DEMO_EXIT_AFTER_MATERIALIZE"),
@@ -89,6 +93,12 @@ class Settings(BaseSettings):
     @property
     def control_store_path(self) -> Path:
         return self.home_dir / "control.sqlite3"
+
+    @property
+    def rate_limit_path(self) -> Path:
+        """Per-key request counters of the API workers: apart from the control store, whose every write
+        would otherwise empty the API's cache of verified keys."""
+        return self.home_dir / "ratelimit.sqlite3"
 
     @property
     def key_file(self) -> Path:

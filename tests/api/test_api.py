@@ -22,6 +22,7 @@ from polar_pipeline.operations import publish, sync
 from polar_pipeline.settings import Settings
 from polar_pipeline.warehouse.snapshot import publish_snapshot, read_pointer
 from tests.conftest import TEST_TODAY, Pipeline, open_pipeline
+from tests.support.served import admin_headers
 from tests.support.servers import serve_asgi
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -79,13 +80,16 @@ def test_sleep_route_returns_last_n_nights_with_upstream_field_names(
     synced: tuple[Pipeline, list[str]],
 ) -> None:
     pipeline, users = synced
+    headers = admin_headers(pipeline.settings)
     with serve_asgi(create_app(pipeline.settings)) as api:
         health = httpx.get(f"{api}/health", timeout=10)
         assert health.status_code == 200
         assert health.json()["snapshot"]["generation"] == 1
         assert 0 <= health.json()["snapshot"]["age_seconds"] < 600
 
-        nights = httpx.get(f"{api}/api/v1/users/{users[0]}/sleep", params={"days": 30}, timeout=10).json()
+        nights = httpx.get(
+            f"{api}/api/v1/users/{users[0]}/sleep", params={"days": 30}, headers=headers, timeout=10
+        ).json()
         stored = pipeline.query(
             "SELECT count(*) FROM raw.sleep WHERE user_id = ? AND day >= ?",
             [users[0], TEST_TODAY - timedelta(days=30)],
@@ -106,13 +110,17 @@ def test_sleep_route_returns_last_n_nights_with_upstream_field_names(
         )
         assert night["sleep_score"] == raw["sleep_score"]
 
-        other = httpx.get(f"{api}/api/v1/users/{users[1]}/sleep", params={"days": 7}, timeout=10).json()
+        other = httpx.get(
+            f"{api}/api/v1/users/{users[1]}/sleep", params={"days": 7}, headers=headers, timeout=10
+        ).json()
         assert 1 <= len(other) <= 8 and all(n["date"] >= str(TEST_TODAY - timedelta(days=7)) for n in other)
 
-        assert httpx.get(f"{api}/api/v1/users/nobody/sleep", timeout=10).status_code == 404
-        bad_days = httpx.get(f"{api}/api/v1/users/{users[0]}/sleep", params={"days": 0}, timeout=10)
+        assert httpx.get(f"{api}/api/v1/users/nobody/sleep", headers=headers, timeout=10).status_code == 404
+        bad_days = httpx.get(
+            f"{api}/api/v1/users/{users[0]}/sleep", params={"days": 0}, headers=headers, timeout=10
+        )
         assert bad_days.status_code == 422 and "days" in bad_days.text
-        assert httpx.get(f"{api}/api/v1/users/a%7Cb/sleep", timeout=10).status_code == 422
+        assert httpx.get(f"{api}/api/v1/users/a%7Cb/sleep", headers=headers, timeout=10).status_code == 422
 
 
 def _old_query_nights(snapshot: duckdb.DuckDBPyConnection, user_id: str, since: date) -> list[dict[str, Any]]:
@@ -150,11 +158,12 @@ def test_sleep_route_answers_what_the_old_staging_query_answered(synced: tuple[P
     marts_only = _marts_only_copy(info.path)
     compared: list[dict[str, Any]] = []
     try:
+        headers = admin_headers(pipeline.settings)
         with serve_asgi(create_app(pipeline.settings)) as api:
             for user in users:
                 for days in (7, 30, 365):
                     response = httpx.get(
-                        f"{api}/api/v1/users/{user}/sleep", params={"days": days}, timeout=10
+                        f"{api}/api/v1/users/{user}/sleep", params={"days": days}, headers=headers, timeout=10
                     )
                     assert response.status_code == 200, response.text
                     nights = response.json()
@@ -291,17 +300,20 @@ def test_sleep_route_tells_an_unknown_user_from_a_known_user_without_nights(tmp_
         publish_snapshot(con, settings.snapshots_dir)
     finally:
         con.close()
+    headers = admin_headers(settings)
     with serve_asgi(create_app(settings)) as api:
-        week = httpx.get(f"{api}/api/v1/users/1001/sleep", timeout=10)
+        week = httpx.get(f"{api}/api/v1/users/1001/sleep", headers=headers, timeout=10)
         assert week.status_code == 200
         assert [n["date"] for n in week.json()] == [str(today - timedelta(days=d)) for d in (0, 3, 7)]
         assert week.json()[1]["hrv_avg"] is None and week.json()[1]["heart_rate_avg"] == 52.25
 
         for days in (7, 365):
-            empty = httpx.get(f"{api}/api/v1/users/1002/sleep", params={"days": days}, timeout=10)
+            empty = httpx.get(
+                f"{api}/api/v1/users/1002/sleep", params={"days": days}, headers=headers, timeout=10
+            )
             assert (empty.status_code, empty.json()) == (200, [])
 
-        unknown = httpx.get(f"{api}/api/v1/users/nobody/sleep", timeout=10)
+        unknown = httpx.get(f"{api}/api/v1/users/nobody/sleep", headers=headers, timeout=10)
         assert unknown.status_code == 404
         assert unknown.json() == {"detail": "no data for user nobody in the serving snapshot"}
 

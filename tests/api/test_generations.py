@@ -29,6 +29,7 @@ from polar_pipeline.settings import Settings
 from polar_pipeline.warehouse.snapshot import GENERATIONS_KEPT, generation_file_name, publish_snapshot
 from polar_pipeline.warehouse.writer import connect_writer, transaction
 from tests.conftest import TEST_TODAY
+from tests.support.served import admin_headers
 from tests.support.servers import serve_asgi
 
 USER = "1001"
@@ -80,6 +81,7 @@ class Hammer:
 
     api: str
     threads: int
+    headers: dict[str, str]
     stop: threading.Event = field(default_factory=threading.Event)
     answers: list[list[tuple[str, int, int | None, Any]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -92,7 +94,7 @@ class Hammer:
     def run(self, index: int) -> None:
         mine = self.answers[index]
         try:
-            with httpx.Client(base_url=self.api, timeout=30) as client:
+            with httpx.Client(base_url=self.api, headers=self.headers, timeout=30) as client:
                 while not self.stop.is_set():
                     for path in (f"/api/v1/users/{USER}/sleep", "/health"):
                         response = client.get(path)
@@ -166,10 +168,11 @@ def test_a_request_holding_generation_n_finishes_on_n_while_newer_ones_replace_i
 
     app = create_app(settings)
     app.include_router(hold)
+    headers = admin_headers(settings)
     first_path = str((snapshots / generation_file_name(first)).resolve())
     published = {first}
     with serve_asgi(app) as api, ThreadPoolExecutor(max_workers=5) as pool:
-        hammer = Hammer(api, threads=4)
+        hammer = Hammer(api, threads=4, headers=headers)
         held = pool.submit(httpx.get, f"{api}/test/hold", timeout=60)
         hammering: list[Future[None]] = []
         try:
@@ -182,7 +185,7 @@ def test_a_request_holding_generation_n_finishes_on_n_while_newer_ones_replace_i
                 publish_generation(con, snapshots, generation)
                 published.add(generation)
                 # A request that starts after the switch reads the new generation, nothing older.
-                fresh = httpx.get(f"{api}/api/v1/users/{USER}/sleep", timeout=30)
+                fresh = httpx.get(f"{api}/api/v1/users/{USER}/sleep", headers=headers, timeout=30)
                 answered = int(fresh.headers[GENERATION_HEADER])
                 check_answer("sleep", fresh.status_code, answered, fresh.json(), published)
                 assert answered == generation

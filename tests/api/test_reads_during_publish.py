@@ -35,7 +35,8 @@ def test_eight_clients_see_no_failed_request_during_materialize_and_publish(pipe
     pipeline.sim("POST", "/sim/clock", json={"today": (TEST_TODAY - timedelta(days=3)).isoformat()})
     assert sync(pipeline.settings, days=28, until=pipeline.sim_today(), instance=pipeline.instance).success
     assert publish(pipeline.settings, instance=pipeline.instance)
-    key = ApiKeyStore(pipeline.settings.control_store_path).create(None, admin=True, rate_limit_per_minute=10**6)
+    keys = ApiKeyStore(pipeline.settings.control_store_path)
+    key = keys.create(None, admin=True, rate_limit_per_minute=10**6)
 
     stop = threading.Event()
     statuses: Counter[int] = Counter()

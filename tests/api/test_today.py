@@ -20,6 +20,7 @@ from polar_pipeline.warehouse.schema import USER_TIME_ZONES_DDL, replace_user_ti
 from polar_pipeline.warehouse.snapshot import publish_snapshot, read_pointer
 from tests.api.test_api import _hand_built_marts
 from tests.conftest import TEST_TODAY, Pipeline
+from tests.support.served import admin_headers
 from tests.support.servers import serve_asgi
 
 
@@ -50,8 +51,11 @@ def test_without_polar_today_the_window_ends_on_the_users_local_date(tmp_path: P
         zone, local_today = _zone_whose_date_is_not_utcs()
         assert local_today != datetime.now(UTC).date() and local_today != date.today()
         settings = _published_with_zone(tmp_path / f"home-{attempt}", local_today, zone)
+        headers = admin_headers(settings)
         with serve_asgi(create_app(settings)) as api:
-            nights = httpx.get(f"{api}/api/v1/users/1001/sleep", params={"days": 7}, timeout=10).json()
+            nights = httpx.get(
+                f"{api}/api/v1/users/1001/sleep", params={"days": 7}, headers=headers, timeout=10
+            ).json()
         if _zone_whose_date_is_not_utcs() == (zone, local_today):
             break
     assert [night["date"] for night in nights] == [str(local_today - timedelta(days=d)) for d in (0, 3, 7)]
@@ -64,8 +68,11 @@ def test_a_snapshot_without_zones_answers_with_the_machines_date(tmp_path: Path)
     assert info is not None
     with duckdb.connect(str(info.path), read_only=True) as con:
         assert user_time_zone(con.cursor(), "1001") is None
+    headers = admin_headers(settings)
     with serve_asgi(create_app(settings)) as api:
-        nights = httpx.get(f"{api}/api/v1/users/1001/sleep", params={"days": 7}, timeout=10).json()
+        nights = httpx.get(
+            f"{api}/api/v1/users/1001/sleep", params={"days": 7}, headers=headers, timeout=10
+        ).json()
     assert [night["date"] for night in nights] == [str(date.today() - timedelta(days=d)) for d in (0, 3, 7)]
 
 
@@ -118,6 +125,9 @@ def test_zones_from_records_and_from_the_person_reach_the_snapshot(
     assert cli.main(["users", "list"]) == 0
     assert "time_zone=America/Los_Angeles (user)" in capsys.readouterr().out
     # POLAR_TODAY still freezes the day, zone or not: days=1 reaches back to the day before the test day.
+    headers = admin_headers(pipeline.settings)
     with serve_asgi(create_app(pipeline.settings)) as api:
-        nights = httpx.get(f"{api}/api/v1/users/{users[0]}/sleep", params={"days": 1}, timeout=10).json()
+        nights = httpx.get(
+            f"{api}/api/v1/users/{users[0]}/sleep", params={"days": 1}, headers=headers, timeout=10
+        ).json()
     assert [night["date"] for night in nights] == [first_sync.isoformat()]

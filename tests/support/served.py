@@ -63,14 +63,27 @@ class Served:
             con.close()
 
 
+TEST_KEY_RATE_LIMIT = 1_000_000
+"""Keys tests share get a limit no test run comes near; tests of the rate limit make keys of their own."""
+
+
+def admin_headers(settings: Settings) -> dict[str, str]:
+    """Request headers with a new admin key in ``settings``' control store, for tests that serve their own
+    snapshot."""
+    store = ApiKeyStore(settings.control_store_path)
+    secret = store.create(None, admin=True, name="tests", rate_limit_per_minute=TEST_KEY_RATE_LIMIT).secret
+    return {"X-API-Key": secret}
+
+
 @pytest.fixture(scope="session")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Served:
     with (
         pytest.MonkeyPatch.context() as monkeypatch,
         open_pipeline(tmp_path_factory.mktemp("served"), monkeypatch) as pipeline,
     ):
-        users = pipeline.add_users(len(pipeline.users))
+        # Registered as the first window starts: AccessLink serves only workouts uploaded after registration.
         pipeline.sim("POST", "/sim/clock", json={"today": (TEST_TODAY - timedelta(days=28)).isoformat()})
+        users = pipeline.add_users(len(pipeline.users))
         assert sync(
             pipeline.settings, days=28, until=pipeline.sim_today(), instance=pipeline.instance
         ).success
@@ -79,8 +92,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Served:
         assert publish(pipeline.settings, instance=pipeline.instance)
         settings = pipeline.settings
     keys = ApiKeyStore(settings.control_store_path)
-    admin = keys.create(None, admin=True, name="tests").secret
-    user_keys = {user: keys.create(user, name="tests").secret for user in users}
+    admin = admin_headers(settings)["X-API-Key"]
+    user_keys = {
+        user: keys.create(user, name="tests", rate_limit_per_minute=TEST_KEY_RATE_LIMIT).secret
+        for user in users
+    }
     return Served(settings=settings, users=users, admin_key=admin, user_keys=user_keys)
 
 

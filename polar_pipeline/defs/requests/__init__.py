@@ -1,0 +1,1 @@
+"""Requests: the sensor that turns API sync and pattern-detection requests into runs and reports back."""
