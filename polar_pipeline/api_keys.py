@@ -14,13 +14,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
-from polar_pipeline.control_store import validate_user_id
+from polar_pipeline.control_store import ControlTables, validate_user_id
 
 KEY_PREFIX = "pfk_"
 DISPLAY_PREFIX_LENGTH = 12
@@ -114,24 +111,10 @@ def _row_to_key(row: tuple[object, ...]) -> ApiKey:
     )
 
 
-class ApiKeyStore:
+class ApiKeyStore(ControlTables):
     """Create, look up, revoke and list API keys in the control store file."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as con:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.executescript(SCHEMA)
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(self.path, timeout=30)
-        try:
-            with con:
-                yield con
-        finally:
-            con.close()
+    SCHEMA = SCHEMA
 
     def create(
         self,

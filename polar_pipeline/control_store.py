@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import ClassVar
 from zoneinfo import ZoneInfo, available_timezones
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -109,17 +110,47 @@ def load_or_create_key(key_file: Path, env_key: str = "") -> bytes:
     return key
 
 
-class ControlStore:
-    """Users and encrypted tokens in SQLite (WAL)."""
+class ControlTables:
+    """Some tables of the control store's SQLite file (WAL), created when missing; one transaction per call.
 
-    def __init__(self, path: Path, key: bytes) -> None:
+    Users, API keys (``api_keys``) and sync requests (``sync_requests``) each keep their tables in the same
+    file through a subclass, so the CLI, the API processes and the Dagster sensor share one small store.
+    """
+
+    SCHEMA: ClassVar[str] = ""
+
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self._fernet = Fernet(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as con:
             con.execute("PRAGMA journal_mode=WAL")
-            con.executescript(SCHEMA)
-            self._add_missing_columns(con)
+            con.executescript(self.SCHEMA)
+            self._upgrade(con)
+
+    def _upgrade(self, con: sqlite3.Connection) -> None:
+        """Bring tables written by an older version up to date (nothing to do by default)."""
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        con = sqlite3.connect(self.path, timeout=30)
+        try:
+            with con:
+                yield con
+        finally:
+            con.close()
+
+
+class ControlStore(ControlTables):
+    """Users and encrypted tokens."""
+
+    SCHEMA = SCHEMA
+
+    def __init__(self, path: Path, key: bytes) -> None:
+        self._fernet = Fernet(key)
+        super().__init__(path)
+
+    def _upgrade(self, con: sqlite3.Connection) -> None:
+        self._add_missing_columns(con)
 
     @staticmethod
     def _add_missing_columns(con: sqlite3.Connection) -> None:
@@ -130,15 +161,6 @@ class ControlStore:
             if name not in present:
                 con.execute(f"ALTER TABLE users ADD COLUMN {name} {declaration}")
         con.commit()
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(self.path, timeout=30)
-        try:
-            with con:
-                yield con
-        finally:
-            con.close()
 
     def upsert_user(self, user_id: str, token: str, polar_user_id: int | None = None) -> StoredUser:
         validate_user_id(user_id)

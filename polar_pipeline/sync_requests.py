@@ -17,15 +17,11 @@ No Dagster import here: the API process uses this module and stays light.
 from __future__ import annotations
 
 import secrets
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Literal
 
-from polar_pipeline.control_store import validate_user_id
+from polar_pipeline.control_store import ControlTables, validate_user_id
 
 Kind = Literal["sync", "patterns"]
 Status = Literal["queued", "running", "succeeded", "failed", "retrying"]
@@ -142,24 +138,10 @@ def _status(text: str) -> Status:
     raise ValueError(f"unknown request status {text!r}")
 
 
-class SyncRequestQueue:
+class SyncRequestQueue(ControlTables):
     """The ``sync_requests`` table in the control store file: enqueue, read, and record progress."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as con:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.executescript(SCHEMA)
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(self.path, timeout=30)
-        try:
-            with con:
-                yield con
-        finally:
-            con.close()
+    SCHEMA = SCHEMA
 
     def enqueue(self, user_id: str, kind: Kind, days: int) -> Enqueued:
         """A new queued request, or the user's open request of this kind if there is one (then unchanged)."""
