@@ -38,7 +38,10 @@ demo: setup
 docs: setup
 	$(PY) -m polar_pipeline.sqlmodels.docs
 
+# wrk (Debian's package) loads the API from a separate process; installed here when missing and root.
 bench: setup
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq >/dev/null 2>&1 \
+		&& apt-get install -y -qq wrk >/dev/null 2>&1; } || echo "wrk is missing: the API figures are skipped"
 	$(VENV)/bin/python -m polar_pipeline.bench
 
 clean:

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from polar_api.auth import authorize, install_auth
 from polar_api.errors import ERROR_RESPONSES
+from polar_api.response_cache import ResponseCache
 from polar_api.routers import (
     activity,
     analytics_status,
@@ -63,6 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="polar-flow API", version=__version__, lifespan=lifespan)
     app.state.reader = reader
     app.state.settings = settings
+    # Added before the auth middleware, so it sits inside it: cached answers get the quota headers too.
+    app.add_middleware(ResponseCache, max_bytes=settings.api_cache_mb * 1024 * 1024)
     install_auth(app, settings)
 
     @app.exception_handler(SnapshotUnavailable)

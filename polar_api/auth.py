@@ -23,7 +23,7 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from polar_api.ratelimit import QUOTA_STATE, RateLimiter, RateLimitHeaders
+from polar_api.ratelimit import QUOTA_STATE, Quota, RateLimiter, RateLimitHeaders
 from polar_pipeline.api_keys import ApiKey, ApiKeyStore, find_active_key, hash_key, looks_like_key
 from polar_pipeline.settings import Settings
 
@@ -100,12 +100,67 @@ BEARER_SCHEME = HTTPBearer(auto_error=False, description="the same API key as a 
 """Both ways of sending a key; declared so OpenAPI (and the Authorize button of /docs) shows them."""
 
 
-def presented_key(header_key: str | None, bearer: HTTPAuthorizationCredentials | None) -> str | None:
-    """The key in ``X-API-Key``, else in ``Authorization: Bearer``; None when neither carries one."""
-    for candidate in (header_key, bearer.credentials if bearer else None):
+def presented_key(header_key: str | None, authorization: str | None) -> str | None:
+    """The key in ``X-API-Key``, else in an ``Authorization: Bearer`` value; None when neither carries one."""
+    bearer = None
+    if authorization:
+        scheme, _, credentials = authorization.partition(" ")
+        bearer = credentials if scheme.lower() == "bearer" else None
+    for candidate in (header_key, bearer):
         if candidate and candidate.strip():
             return candidate.strip()
     return None
+
+
+@dataclass(frozen=True)
+class Access:
+    """The outcome of one request's key check: the key and its counted quota, or why it is refused."""
+
+    key: ApiKey | None
+    quota: Quota | None
+    refusal: HTTPException | None
+
+
+def check_access(guard: KeyGuard, secret: str | None, path_user: str | None) -> Access:
+    """Verify ``secret``, count it against its key's limit, and check it may read ``path_user``.
+
+    The one place these rules live: ``authorize`` applies them to routed requests, and the response cache
+    (``polar_api.response_cache``) to the answers it serves without routing.
+    """
+    if secret is None:
+        refusal = HTTPException(
+            status_code=401, detail=MISSING_KEY_DETAIL, headers={"WWW-Authenticate": "Bearer"}
+        )
+        return Access(None, None, refusal)
+    key = guard.keys.verify(secret)
+    if key is None:
+        refusal = HTTPException(
+            status_code=401,
+            detail=INVALID_KEY_DETAIL,
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+        return Access(None, None, refusal)
+    quota = guard.limiter.hit(key.key_id, key.rate_limit_per_minute)
+    if not quota.allowed:
+        refusal = HTTPException(
+            status_code=429,
+            detail=(
+                f"rate limit exceeded: key {key.key_id} may make {quota.limit} requests per minute; "
+                f"retry in {quota.retry_after} s"
+            ),
+            headers={"Retry-After": str(quota.retry_after)},
+        )
+        return Access(key, quota, refusal)
+    if path_user is None:
+        if not key.is_admin:
+            return Access(key, quota, HTTPException(status_code=403, detail="this route needs an admin key"))
+    elif not key.may_read(path_user):
+        refusal = HTTPException(
+            status_code=403,
+            detail=f"key {key.key_id} may not read this user: a user's key reads only its own user",
+        )
+        return Access(key, quota, refusal)
+    return Access(key, quota, None)
 
 
 async def authorize(
@@ -118,37 +173,16 @@ async def authorize(
     Async on purpose: it blocks for microseconds (a dict lookup, two tiny SQLite statements), far less than
     a hop to the thread pool would cost.
     """
-    guard: KeyGuard = request.app.state.key_guard
-    secret = presented_key(header_key, bearer)
-    if secret is None:
-        raise HTTPException(
-            status_code=401, detail=MISSING_KEY_DETAIL, headers={"WWW-Authenticate": "Bearer"}
-        )
-    key = guard.keys.verify(secret)
-    if key is None:
-        raise HTTPException(
-            status_code=401,
-            detail=INVALID_KEY_DETAIL,
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        )
-    quota = guard.limiter.hit(key.key_id, key.rate_limit_per_minute)
-    setattr(request.state, QUOTA_STATE, quota)
-    if not quota.allowed:
-        raise HTTPException(
-            status_code=429,
-            detail=(
-                f"rate limit exceeded: key {key.key_id} may make {quota.limit} requests per minute; "
-                f"retry in {quota.retry_after} s"
-            ),
-            headers={"Retry-After": str(quota.retry_after)},
-        )
+    authorization = f"Bearer {bearer.credentials}" if bearer else None
     user_id = request.path_params.get("user_id")
-    if user_id is None:
-        if not key.is_admin:
-            raise HTTPException(status_code=403, detail="this route needs an admin key")
-    elif not key.may_read(str(user_id)):
-        raise HTTPException(
-            status_code=403,
-            detail=f"key {key.key_id} may not read this user: a user's key reads only its own user",
-        )
-    return key
+    access = check_access(
+        request.app.state.key_guard,
+        presented_key(header_key, authorization),
+        None if user_id is None else str(user_id),
+    )
+    if access.quota is not None:
+        setattr(request.state, QUOTA_STATE, access.quota)
+    if access.refusal is not None:
+        raise access.refusal
+    assert access.key is not None
+    return access.key

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Iterator
 from datetime import date, timedelta
-from typing import Annotated, Any, TypeVar, cast
+from typing import Annotated, Any
 
 import duckdb
 from fastapi import Depends, HTTPException, Path, Query, Request, Response
@@ -18,8 +16,6 @@ from polar_api.read.users import known_users
 from polar_pipeline import clock
 from polar_pipeline.control_store import USER_ID_PATTERN
 from polar_pipeline.warehouse.snapshot import SnapshotReader
-
-T = TypeVar("T")
 
 GENERATION_HEADER = "X-Snapshot-Generation"
 """The serving generation that answered: every query of one request reads that one generation."""
@@ -57,45 +53,6 @@ def _generation_lookup(cursor: duckdb.DuckDBPyConnection, name: str, load: Any) 
     if name not in memo:
         memo[name] = load(cursor)
     return memo[name]
-
-
-READ_CACHE_ENTRIES = 2048
-"""Answers kept per generation (least recently used dropped first): a dashboard's working set, bounded."""
-
-
-class _ReadCache:
-    """A bounded LRU of read-layer answers for one generation, thread-safe (requests share the threadpool)."""
-
-    def __init__(self, entries: int) -> None:
-        self._entries = entries
-        self._items: OrderedDict[Hashable, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get_or_load(self, key: Hashable, load: Callable[[], T]) -> T:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return cast(T, self._items[key])
-        value = load()  # outside the lock: two first requests may both load, and both get the same answer
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > self._entries:
-                self._items.popitem(last=False)
-        return value
-
-
-def cached_read(cursor: duckdb.DuckDBPyConnection, key: Hashable, load: Callable[[], T]) -> T:
-    """``load()``'s answer for ``key`` on this cursor's generation, computed once and then reused.
-
-    Safe because a generation is immutable: the same question on the same generation has the same answer.
-    ``key`` must hold everything the answer depends on besides the generation (route, user, the user's
-    today, parameters). Callers must not mutate what they get back: it is shared.
-    """
-    memo = _generation_memos.get(id(cursor))
-    if memo is None:
-        return load()
-    cache: _ReadCache = memo.setdefault("read_cache", _ReadCache(READ_CACHE_ENTRIES))
-    return cache.get_or_load(key, load)
 
 
 SnapshotCursor = Annotated[duckdb.DuckDBPyConnection, Depends(snapshot_cursor)]

@@ -345,10 +345,18 @@ def main() -> int:
                 "reader during materialize + publish",
                 f"{report['reads']} reads, {report['failed']} failed over {elapsed:.1f} s",
             )
+
+            from polar_pipeline.bench_api import api_figures
+
+            print(f"API, {USERS} users x {HISTORY_DAYS} d (wrk, a separate process)", flush=True)
+            api_failed = api_figures(
+                settings.home_dir, first_user, lambda: publish(settings, instance=instance)
+            )
         instance.dispose()
         refreshed = _refresh_100_users(workdir, today)
         _five_users_five_years(workdir, today)
-        return 0 if outcome.success and daily.success and report["failed"] == 0 and refreshed else 1
+        healthy = outcome.success and daily.success and report["failed"] == 0 and api_failed == 0
+        return 0 if healthy and refreshed else 1
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
         description="crash tests: comma-separated pause points (commit:*, replace:*, model:*, publish:*)",
     )
     debug_pause_seconds: float = Field(default=60.0, ge=0, description="crash tests: length of each pause")
+    api_cache_mb: int = Field(
+        default=64,
+        ge=0,
+        description="memory per API worker for answers kept per snapshot generation (0: no cache)",
+    )
     api_worker_header: bool = Field(
         default=False,
         description="tests: every API response names the worker process that answered (X-Worker-Pid)",

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path
 
-from polar_api.deps import SnapshotCursor, UserId, cached_read, require_user
+from polar_api.deps import SnapshotCursor, UserId, require_user
 from polar_api.errors import not_found
 from polar_api.read.baselines import (
     Baseline,
@@ -44,7 +44,7 @@ router = APIRouter(tags=["baselines"])
 @router.get("/users/{user_id}/baselines")
 def list_baselines(user_id: UserId, cursor: SnapshotCursor) -> list[Baseline]:
     """Every metric's baseline of the user's latest day; [] before the first baseline."""
-    found = cached_read(cursor, ("baselines", user_id), lambda: latest_baselines(cursor, user_id))
+    found = latest_baselines(cursor, user_id)
     if not found:
         require_user(cursor, user_id)
     return found

@@ -32,12 +32,18 @@ def get_export_summary(
 def _csv_route(route: str, export: CsvExport) -> None:
     """Registers export/<route>.csv; one function per file so each has its own OpenAPI entry."""
 
-    def download(request: Request, user_id: UserId, cursor: SnapshotCursor, days: Days = 30) -> CsvResponse:
+    def download(
+        request: Request, response: Response, user_id: UserId, cursor: SnapshotCursor, days: Days = 30
+    ) -> CsvResponse:
         require_user(cursor, user_id)
         since, until = window_start(request, cursor, user_id, days), user_today(request, cursor, user_id)
         return CsvResponse(
             content=export.build(cursor, user_id, since, until),
-            headers={"Content-Disposition": f"attachment; filename={export.filename(days)}"},
+            headers={
+                # A returned response does not get the dependencies' headers (the generation read).
+                **response.headers,
+                "Content-Disposition": f"attachment; filename={export.filename(days)}",
+            },
         )
 
     download.__name__ = f"export_{export.name}_csv"

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path
 
-from polar_api.deps import SnapshotCursor, UserId, cached_read, require_user
+from polar_api.deps import SnapshotCursor, UserId, require_user
 from polar_api.errors import not_found
 from polar_api.read.patterns import (
     PATTERN_NAMES,
@@ -40,7 +40,7 @@ def list_patterns(user_id: UserId, cursor: SnapshotCursor) -> list[Pattern]:
 
 def _latest(cursor: SnapshotCursor, user_id: str) -> list[Pattern]:
     """The view costs far more than a table lookup: read once per user and snapshot generation."""
-    return cached_read(cursor, ("patterns", user_id), lambda: latest_patterns(cursor, user_id))
+    return latest_patterns(cursor, user_id)
 
 
 @router.get("/users/{user_id}/patterns/{name}", responses=PATTERN_NOT_FOUND)
