@@ -34,6 +34,7 @@ CONCURRENCY: tuple[int, ...] = (1, 8)
 DURATION_SECONDS = 5
 WORKERS = 2
 WRITER_NICENESS = 10
+STARTUP_SECONDS = 5
 WRK_MISSING = "wrk is not installed (Debian: apt-get install wrk); API figures skipped"
 
 
@@ -169,6 +170,9 @@ def api_figures(
     key = keys.create(None, admin=True, name="bench", rate_limit_per_minute=10**9)
     failed = 0
     with serve_api(home, WORKERS) as base:
+        # /health answers once one worker is up; the others may still be importing. Let every worker start
+        # and warm up before anything is measured.
+        run_wrk(f"{base}/health", key.secret, 8, STARTUP_SECONDS)
         for route in ROUTES:
             url = f"{base}/api/v1/users/{user_id}/{route}"
             if (status := httpx.get(url, headers={"X-API-Key": key.secret}, timeout=10).status_code) != 200:

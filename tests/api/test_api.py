@@ -13,16 +13,14 @@ from typing import Any
 
 import duckdb
 import httpx
-import pytest
 
 from polar_api.app import create_app
 from polar_api.read.sleep import SleepNight, sleep_nights
 from polar_api.read.users import user_exists
-from polar_pipeline.operations import publish, sync
 from polar_pipeline.settings import Settings
 from polar_pipeline.warehouse.snapshot import publish_snapshot, read_pointer
-from tests.conftest import TEST_TODAY, Pipeline, open_pipeline
-from tests.support.served import admin_headers
+from tests.conftest import TEST_TODAY, Pipeline
+from tests.support.served import Served, admin_headers
 from tests.support.servers import serve_asgi
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -48,17 +46,6 @@ NIGHT_FIELDS = [
 ]  # fmt: skip
 
 
-def _sync_two_windows_and_publish(pipeline: Pipeline, user_count: int) -> list[str]:
-    """Two 28-day syncs (the older window first) and one publish; the registered user ids."""
-    users = pipeline.add_users(user_count)
-    pipeline.sim("POST", "/sim/clock", json={"today": (TEST_TODAY - timedelta(days=28)).isoformat()})
-    assert sync(pipeline.settings, days=28, until=pipeline.sim_today(), instance=pipeline.instance).success
-    pipeline.sim("POST", "/sim/clock", json={"today": TEST_TODAY.isoformat()})
-    assert sync(pipeline.settings, days=28, instance=pipeline.instance).success
-    assert publish(pipeline.settings, instance=pipeline.instance)
-    return users
-
-
 def test_health_is_503_before_the_first_publish(pipeline: Pipeline) -> None:
     with serve_asgi(create_app(pipeline.settings)) as api:
         response = httpx.get(f"{api}/health", timeout=10)
@@ -66,20 +53,8 @@ def test_health_is_503_before_the_first_publish(pipeline: Pipeline) -> None:
     assert response.json()["status"] == "unavailable"
 
 
-@pytest.fixture(scope="module")
-def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pipeline, list[str]]]:
-    """Every simulated user, two windows synced and published once for the module; tests only read it."""
-    with (
-        pytest.MonkeyPatch.context() as monkeypatch,
-        open_pipeline(tmp_path_factory.mktemp("api-synced"), monkeypatch) as pipeline,
-    ):
-        yield pipeline, _sync_two_windows_and_publish(pipeline, len(pipeline.users))
-
-
-def test_sleep_route_returns_last_n_nights_with_upstream_field_names(
-    synced: tuple[Pipeline, list[str]],
-) -> None:
-    pipeline, users = synced
+def test_sleep_route_returns_last_n_nights_with_upstream_field_names(served: Served) -> None:
+    pipeline, users = served, served.users
     headers = admin_headers(pipeline.settings)
     with serve_asgi(create_app(pipeline.settings)) as api:
         health = httpx.get(f"{api}/health", timeout=10)
@@ -90,7 +65,7 @@ def test_sleep_route_returns_last_n_nights_with_upstream_field_names(
         nights = httpx.get(
             f"{api}/api/v1/users/{users[0]}/sleep", params={"days": 30}, headers=headers, timeout=10
         ).json()
-        stored = pipeline.query(
+        stored = pipeline.warehouse_query(
             "SELECT count(*) FROM raw.sleep WHERE user_id = ? AND day >= ?",
             [users[0], TEST_TODAY - timedelta(days=30)],
         )[0][0]
@@ -101,7 +76,7 @@ def test_sleep_route_returns_last_n_nights_with_upstream_field_names(
             "date", "sleep_score", "total_sleep_hours", "light_sleep_hours", "deep_sleep_hours",
             "rem_sleep_hours", "hrv_avg", "heart_rate_avg", "breathing_rate_avg", "skin_temperature_avg",
         }  # fmt: skip
-        payload = pipeline.query(
+        payload = pipeline.warehouse_query(
             "SELECT payload FROM raw.sleep WHERE user_id = ? AND day = ?", [users[0], night["date"]]
         )[0][0]
         raw = json.loads(payload)
@@ -149,8 +124,8 @@ def _marts_only_copy(snapshot_path: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def test_sleep_route_answers_what_the_old_staging_query_answered(synced: tuple[Pipeline, list[str]]) -> None:
-    pipeline, users = synced
+def test_sleep_route_answers_what_the_old_staging_query_answered(served: Served) -> None:
+    pipeline, users = served, served.users
     info = read_pointer(pipeline.settings.snapshots_dir)
     assert info is not None
     # The old query reads staging views over raw payloads, which live in the warehouse (not the snapshot).
