@@ -1,4 +1,4 @@
-"""``polar-flow``: the command-line entry point (simulator, users, keys, sync, publish, api, dev, demo)."""
+"""``polar-flow``: the command line (simulator, users, keys, sync, publish, api, sql, dev, demo)."""
 
 from __future__ import annotations
 
@@ -153,6 +153,12 @@ def _cmd_dev(args: argparse.Namespace) -> int:
     return subprocess.call(command, env=os.environ.copy())
 
 
+def _cmd_sql(args: argparse.Namespace) -> int:
+    from polar_pipeline.sql_shell import main as sql_main
+
+    return sql_main(get_settings().snapshots_dir, args.statement, args.format, args.output)
+
+
 def _cmd_demo(_: argparse.Namespace) -> int:
     from polar_pipeline.demo import run_demo
 
@@ -229,6 +235,14 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=3000)
     dev.set_defaults(handler=_cmd_dev)
+
+    sql = sub.add_parser(
+        "sql", help="SQL on the current serving snapshot, read-only (interactive without a statement)"
+    )
+    sql.add_argument("statement", nargs="?", help='e.g. "SELECT * FROM marts.daily_metrics LIMIT 5"')
+    sql.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table")
+    sql.add_argument("--output", type=Path, help="the file --format parquet writes")
+    sql.set_defaults(handler=_cmd_sql)
 
     demo = sub.add_parser("demo", help="simulator + 3 users + history + materialize + API + Dagster UI")
     demo.set_defaults(handler=_cmd_demo)
