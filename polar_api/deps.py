@@ -15,7 +15,7 @@ from polar_api.read.time_zones import time_zones
 from polar_api.read.users import known_users
 from polar_pipeline import clock
 from polar_pipeline.control_store import USER_ID_PATTERN
-from polar_pipeline.warehouse.snapshot import SnapshotReader
+from polar_pipeline.warehouse.snapshot import SnapshotReader, generation_memo
 
 GENERATION_HEADER = "X-Snapshot-Generation"
 """The serving generation that answered: every query of one request reads that one generation."""
@@ -29,25 +29,16 @@ def snapshot_cursor(request: Request, response: Response) -> Iterator[duckdb.Duc
     reader: SnapshotReader = request.app.state.reader
     with reader.cursor() as (cursor, info):
         response.headers[GENERATION_HEADER] = str(info.generation)
-        memo = reader.memo(cursor)
-        _generation_memos[id(cursor)] = memo if memo is not None else {}
-        try:
-            yield cursor
-        finally:
-            _generation_memos.pop(id(cursor), None)
+        yield cursor
 
 
-_generation_memos: dict[int, dict[str, Any]] = {}
-"""id(cursor) -> its generation's memo, while a request holds the cursor (see ``_generation_lookup``)."""
-
-
-def _generation_lookup(cursor: duckdb.DuckDBPyConnection, name: str, load: Any) -> Any:
+def per_generation(cursor: duckdb.DuckDBPyConnection, name: str, load: Any) -> Any:
     """``load(cursor)``, computed once per snapshot generation.
 
     A generation never changes, so the users it knows and their zones are read on its first request and then
     looked up in memory: a query per request would cost more than the route's own read.
     """
-    memo = _generation_memos.get(id(cursor))
+    memo = generation_memo(cursor)
     if memo is None:  # a cursor from elsewhere (a test, a script): no memo to keep it in
         return load(cursor)
     if name not in memo:
@@ -112,7 +103,7 @@ AsOfDay = Annotated[
 
 def user_today(request: Request, cursor: duckdb.DuckDBPyConnection, user_id: str) -> date:
     """The user's own date now (their zone from the snapshot), else the machine's (``clock.today``)."""
-    zones: dict[str, str] = _generation_lookup(cursor, "time_zones", time_zones)
+    zones: dict[str, str] = per_generation(cursor, "time_zones", time_zones)
     return clock.today(request.app.state.settings, zones.get(user_id))
 
 
@@ -123,6 +114,6 @@ def window_start(request: Request, cursor: duckdb.DuckDBPyConnection, user_id: s
 
 def require_user(cursor: duckdb.DuckDBPyConnection, user_id: str) -> None:
     """404 when the snapshot knows nothing of ``user_id``; a known user with nothing in range gets []."""
-    users: frozenset[str] = _generation_lookup(cursor, "known_users", known_users)
+    users: frozenset[str] = per_generation(cursor, "known_users", known_users)
     if user_id not in users:
         raise HTTPException(status_code=404, detail=f"no data for user {user_id} in the serving snapshot")

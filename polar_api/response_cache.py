@@ -30,7 +30,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from polar_api.auth import API_KEY_HEADER, check_access, presented_key
-from polar_api.deps import GENERATION_HEADER
+from polar_api.deps import GENERATION_HEADER, per_generation
 from polar_api.ratelimit import QUOTA_STATE
 from polar_api.read.time_zones import time_zones
 from polar_pipeline import clock
@@ -135,7 +135,7 @@ class ResponseCache:
         zones = self.answers.zones(info.generation)
         if zones is None:
             with reader.cursor() as (cursor, _):
-                zones = time_zones(cursor)
+                zones = per_generation(cursor, "time_zones", time_zones)  # shared with the routes' lookups
             self.answers.advance(info.generation, zones)
         today: date = clock.today(settings, zones.get(user_id))
         return (info.generation, today, scope["path"], scope.get("query_string", b""))

@@ -204,6 +204,20 @@ class _OpenGeneration:
         self.memo: dict[str, Any] = {}
 
 
+_lent: dict[int, _OpenGeneration] = {}
+"""id(cursor) -> its generation, while a ``SnapshotReader`` lends the cursor out."""
+
+
+def generation_memo(cursor: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
+    """A dict that lives as long as the generation ``cursor`` reads (None for a cursor no reader lent).
+
+    A generation never changes, so whatever is derived from it once (the known users, their zones) can be
+    kept here and reused by every later request on that generation, and dropped with it.
+    """
+    handle = _lent.get(id(cursor))
+    return None if handle is None else handle.memo
+
+
 class SnapshotReader:
     """Thread-safe read access to the current snapshot for long-lived processes (API, MCP).
 
@@ -216,7 +230,6 @@ class SnapshotReader:
         self._lock = threading.Lock()
         self._open: dict[int, _OpenGeneration] = {}
         self._latest: int | None = None
-        self._lent: dict[int, _OpenGeneration] = {}  # id(cursor) -> its generation, while lent out
 
     def current(self) -> SnapshotInfo | None:
         return read_pointer(self.snapshots_dir)
@@ -257,22 +270,13 @@ class SnapshotReader:
         """A private cursor on the current generation, and which generation it is."""
         handle = self._acquire()
         cursor = handle.connection.cursor()
-        self._lent[id(cursor)] = handle
+        _lent[id(cursor)] = handle
         try:
             yield cursor, handle.info
         finally:
-            self._lent.pop(id(cursor), None)
+            _lent.pop(id(cursor), None)
             cursor.close()
             self._release(handle)
-
-    def memo(self, cursor: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
-        """A dict that lives as long as the generation ``cursor`` reads (None for a cursor not lent here).
-
-        A generation never changes, so whatever is derived from it once (the known users, their zones) can
-        be kept here and reused by every later request on that generation, and dropped with it.
-        """
-        handle = self._lent.get(id(cursor))
-        return None if handle is None else handle.memo
 
     def close(self) -> None:
         with self._lock:
