@@ -5,7 +5,8 @@
    mappings) over one user × 365 days in one run, so the figure is Dagster's cost alone.
 3. The whole graph for one user × 365 days in ONE Dagster run (history collected first, the way a real
    deployment collects it: syncing before AccessLink's 28-day window moves on), and the peak RSS.
-4. The daily refresh of every user (one day × all users) in one run; then 100 users × 3 days in one run.
+4. The daily refresh of every user (one day × all users) in one run; then the daily schedule's run (every
+   user's last 3 days in one run) and its publish for 3, 50 and 200 users.
 5. Publish time and serving-file size against all bytes under POLAR_HOME: the bench warehouse, and 5 users ×
    5 years of simulator history with exercise samples (first publish, then a steady-state one).
 6. A separate reader process querying the serving snapshot while a materialization and a publish run:
@@ -38,6 +39,7 @@ from polar_pipeline.warehouse.writer import connect_writer
 
 HISTORY_DAYS = 365
 USERS = 3
+REFRESH_USERS = (3, 50, 200)
 WINDOW_STEP_DAYS = 27
 
 
@@ -147,27 +149,45 @@ def _publish_figures(settings: Settings, label: str) -> None:
     )
 
 
-def _refresh_100_users(workdir: Path, today: date) -> bool:
-    """100 simulated users registered, then their last 3 days through the whole graph in one run."""
-    from polar_pipeline.operations import add_user, sync
-    from polar_pipeline.orchestration.home import dagster_instance
+def _daily_refresh(workdir: Path, today: date, users: int) -> bool:
+    """``users`` simulated users registered, then the daily schedule's own run request (every user's last
+    ``refresh_days`` days in one run of the whole graph) executed, then a publish."""
+    import dagster as dg
 
-    app = create_app(SimulatorConfig(seed=100, users=100, today=today))
+    from polar_pipeline.definitions import build_definitions
+    from polar_pipeline.defs.pipeline.definitions import PIPELINE_JOB
+    from polar_pipeline.defs.refresh.requests import daily_refresh_request
+    from polar_pipeline.operations import QUIET_RUN_CONFIG, add_user, publish
+    from polar_pipeline.orchestration.home import dagster_instance
+    from polar_pipeline.orchestration.partitions import USERS_PARTITIONS_NAME
+
+    app = create_app(SimulatorConfig(seed=100, users=users, today=today))
     with serve_asgi(app) as sim_url:
-        os.environ.update(simulator_environment(sim_url, workdir / "home-100"))
+        os.environ.update(simulator_environment(sim_url, workdir / f"home-refresh-{users}"))
         os.environ["POLAR_HISTORY_START"] = (today - timedelta(days=30)).isoformat()
         settings = Settings()
         instance = dagster_instance(settings)
         for sim_user in httpx.get(f"{sim_url}/sim/users", timeout=30).json():
             add_user(settings, str(sim_user["x_user_id"]), sim_user["access_token"], instance=instance)
+        request = daily_refresh_request(
+            settings, instance.get_dynamic_partitions(USERS_PARTITIONS_NAME), datetime.now(UTC)
+        )
+        assert isinstance(request, dg.RunRequest)
+        job = build_definitions(settings).resolve_job_def(PIPELINE_JOB)
         started = time.perf_counter()
-        outcome = sync(settings, days=3, until=today, instance=instance)
+        result = job.execute_in_process(
+            run_config=QUIET_RUN_CONFIG, instance=instance, tags=dict(request.tags), raise_on_error=False
+        )
+        ran = time.perf_counter() - started
+        published = publish(settings, instance=instance)
+        total = time.perf_counter() - started
         _print(
-            "daily refresh, 100 users x 3 days (pipeline_job)",
-            f"{time.perf_counter() - started:.1f} s in 1 run, {'ok' if outcome.success else 'FAILED'}",
+            f"daily refresh, {users} users x {settings.refresh_days} days (schedule's run + publish)",
+            f"{total:.1f} s ({ran:.1f} s in 1 run, publish {total - ran:.1f} s), "
+            f"{'ok' if result.success and published else 'FAILED'}",
         )
         instance.dispose()
-        return outcome.success
+        return bool(result.success and published)
 
 
 def _five_users_five_years(workdir: Path, today: date) -> None:
@@ -353,7 +373,7 @@ def main() -> int:
                 settings.home_dir, first_user, lambda: publish(settings, instance=instance)
             )
         instance.dispose()
-        refreshed = _refresh_100_users(workdir, today)
+        refreshed = all([_daily_refresh(workdir, today, users) for users in REFRESH_USERS])
         _five_users_five_years(workdir, today)
         healthy = outcome.success and daily.success and report["failed"] == 0 and api_failed == 0
         return 0 if healthy and refreshed else 1

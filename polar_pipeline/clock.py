@@ -13,10 +13,13 @@ from zoneinfo import ZoneInfo
 from polar_pipeline.settings import Settings
 
 
-def today(settings: Settings, zone: str | None = None) -> date:
-    """``POLAR_TODAY`` if set; else the current date in ``zone`` (an IANA name), else the local date."""
+def today(settings: Settings, zone: str | None = None, *, at: datetime | None = None) -> date:
+    """``POLAR_TODAY`` if set; else the date in ``zone`` (an IANA name), else the local date, of ``at`` (an
+    aware instant; default now)."""
     if settings.today is not None:
         return settings.today
+    if at is not None:
+        return at.astimezone(ZoneInfo(zone) if zone else None).date()
     if zone:
         return datetime.now(ZoneInfo(zone)).date()
     return date.today()

@@ -9,6 +9,7 @@ import dagster as dg
 from polar_pipeline.defs.analytics import definitions as analytics
 from polar_pipeline.defs.ingest import definitions as ingest
 from polar_pipeline.defs.pipeline import definitions as pipeline
+from polar_pipeline.defs.refresh import definitions as refresh
 from polar_pipeline.defs.requests import definitions as requests
 from polar_pipeline.defs.serving import definitions as serving
 from polar_pipeline.defs.transform import definitions as transform
@@ -26,6 +27,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         serving.build_defs(settings),
         pipeline.build_defs(settings),
         requests.build_defs(settings),
+        refresh.build_defs(settings),
         # Every step of a run in the run's own process: the duckdb pool lets one step at a time touch the
         # warehouse anyway, and a process per step cost ~5 s each (a 3-day sync from the API took 2 min).
         dg.Definitions(resources=build_resources(settings), executor=dg.in_process_executor),

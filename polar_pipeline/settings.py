@@ -10,7 +10,7 @@ from datetime import date
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -53,6 +53,20 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DAGSTER_EVENT_BATCH_SIZE"),
         description="events Dagster writes per batch (one transaction per shard); 0 writes one by one",
     )
+    dagster_pg_host: str = Field(
+        default="",
+        validation_alias=AliasChoices("DAGSTER_PG_HOST"),
+        description="Dagster's runs, schedules and event log in this PostgreSQL server; unset: SQLite files",
+    )
+    dagster_pg_port: int = Field(default=5432, validation_alias=AliasChoices("DAGSTER_PG_PORT"))
+    dagster_pg_db: str = Field(default="dagster", validation_alias=AliasChoices("DAGSTER_PG_DB"))
+    dagster_pg_user: str = Field(default="dagster", validation_alias=AliasChoices("DAGSTER_PG_USER"))
+    dagster_pg_password: str = Field(
+        default="",
+        validation_alias=AliasChoices("DAGSTER_PG_PASSWORD"),
+        description="required with DAGSTER_PG_HOST; Dagster reads it from the environment, dagster.yaml "
+        "never holds it",
+    )
     debug_pause_at: str = Field(
         default="",
         description="crash tests: comma-separated pause points (commit:*, replace:*, model:*, publish:*)",
@@ -72,6 +86,32 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DEMO_EXIT_AFTER_MATERIALIZE"),
         description="`make demo` stops after the first snapshot is published",
     )
+    refresh_time: str = Field(
+        default="06:00",
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="when the daily refresh runs, HH:MM in refresh_timezone",
+    )
+    refresh_timezone: str = Field(default="UTC", description="the IANA zone of refresh_time")
+    refresh_days: int = Field(
+        default=3, ge=1, le=28, description="how many recent days the daily refresh and the retries rebuild"
+    )
+    sync_retry_limit: int = Field(
+        default=3, ge=0, le=10, description="retries of a user's failed sync before it is shown as failed"
+    )
+    sync_retry_backoff_minutes: float = Field(
+        default=5.0, gt=0, description="wait before the first retry; doubled before each next one"
+    )
+
+    @field_validator("refresh_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(value)
+        except (ValueError, KeyError) as error:
+            raise ValueError(f"not an IANA time zone this machine knows: {value!r}") from error
+        return value
 
     @cached_property
     def home_dir(self) -> Path:
@@ -108,6 +148,30 @@ class Settings(BaseSettings):
     @property
     def key_file(self) -> Path:
         return self.home_dir / "secret.key"
+
+    # Connecting Polar accounts by OAuth (polar_pipeline/oauth.py, docs/connect.md).
+    connect_redirect_url: str = Field(
+        default="",
+        description="`polar-flow connect`: the loopback redirect URL registered with the client "
+        "(http://127.0.0.1:PORT/PATH); unset: http://127.0.0.1:<--port or any free port>/callback",
+    )
+    oauth_redirect_url: str = Field(
+        default="",
+        description="the API's /oauth/callback URL as registered with the client (its origin is allowed)",
+    )
+    oauth_allowed_origins: str = Field(
+        default="",
+        description="comma-separated origins (scheme://host[:port]) the API may send a browser to",
+    )
+    oauth_self_service: bool = Field(
+        default=False,
+        description="the API's /oauth/start without a key for a user id not connected yet (sign-up)",
+    )
+
+    # Data health (polar_pipeline/health.py, docs/operations.md).
+    freshness_warn_hours: float = Field(
+        default=36.0, gt=0, description="hours without new data after which a user's freshness is 'warn'"
+    )
 
 
 def simulator_environment(sim_url: str, home: Path, dagster_home: Path | None = None) -> dict[str, str]:

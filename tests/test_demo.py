@@ -56,7 +56,8 @@ def test_demo_materializes_every_mart_for_three_users_and_at_least_120_nights(tm
             ).fetchall()
         ]
         assert analytics == [
-            "correlations", "illness_watch", "insights", "readiness", "recovery", "risk", "trends",
+            "correlations", "data_health", "illness_watch", "insights", "readiness", "recovery", "risk",
+            "trends",
         ]  # fmt: skip
         for table in [*analytics, "patterns"]:  # every analytics table (and the view) has rows for each user
             users = con.execute(f"SELECT count(DISTINCT user_id) FROM analytics.{table}").fetchall()

@@ -2,7 +2,8 @@
 -- wake-up date, the same day as that night's sleep). hrv_rmssd_ms is Polar's heart_rate_variability_avg (RMSSD
 -- in ms over ~the first 4 h of sleep) and ln_rmssd = ln(hrv_rmssd_ms), the scale every HRV statistic uses
 -- because RMSSD is right-skewed (Plews 2012/2013; Buchheit 2014; docs/methods.md §2).
--- Sentinels become NULL: heart_rate_avg 0, beat_to_beat_avg 0, heart_rate_variability_avg 0 and
+-- Plausible ranges (a value outside quarantines the record): overnight HR 25..120 bpm, ln RMSSD 1.5..6.5,
+-- ANS charge -10..+10. Sentinels become NULL: heart_rate_avg 0, beat_to_beat_avg 0, heart_rate_variability_avg 0 and
 -- breathing_rate_avg 0 mean "no signal" (docs/accesslink.md §7). Ranges follow the sync client's checks;
 -- a row that cannot be typed gets reject_reason (NULL when it typed fine) and is quarantined by daily_metrics.
 -- Rows come from staging.raw_records (raw_day is the raw table's day, so a filter on it reaches the raw scan).
@@ -42,8 +43,8 @@ checked AS (
             staging.invalid_reason(
                 hr_type,
                 staging.json_is_number(hr_type) AND hr_num = floor(hr_num)
-                AND (hr_num = 0 OR hr_num BETWEEN 20 AND 250),
-                'heart_rate_avg: expected an integer 20..250 bpm (0 = no signal)'
+                AND (hr_num = 0 OR hr_num BETWEEN 25 AND 120),
+                'heart_rate_avg: expected an integer 25..120 bpm (0 = no signal)'
             ),
             staging.invalid_reason(
                 b2b_type,
@@ -54,8 +55,8 @@ checked AS (
             staging.invalid_reason(
                 hrv_type,
                 staging.json_is_number(hrv_type) AND hrv_num = floor(hrv_num)
-                AND (hrv_num = 0 OR hrv_num BETWEEN 1 AND 500),
-                'heart_rate_variability_avg: expected an integer 1..500 ms (0 = no signal)'
+                AND (hrv_num = 0 OR ln(hrv_num) BETWEEN 1.5 AND 6.5),
+                'heart_rate_variability_avg: expected an integer RMSSD with ln 1.5..6.5 (5..665 ms; 0 = no signal)'
             ),
             staging.invalid_reason(
                 breathing_type,

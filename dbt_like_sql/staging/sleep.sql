@@ -120,6 +120,10 @@ checked AS (
             CASE WHEN sleep_start IS NULL THEN 'sleep_start_time: expected an ISO date-time with offset' END,
             CASE WHEN sleep_end IS NULL THEN 'sleep_end_time: expected an ISO date-time with offset' END,
             CASE WHEN sleep_end <= sleep_start THEN 'sleep_end_time: not after sleep_start_time' END,
+            CASE WHEN epoch(sleep_end) - epoch(sleep_start) > 16 * 3600
+                THEN 'sleep: more than 16 h from sleep_start_time to sleep_end_time' END,
+            CASE WHEN NOT list_avg(heart_rates) BETWEEN 25 AND 120
+                THEN 'heart_rate_samples: expected an average of 25..120 bpm over the night' END,
             staging.invalid_reason(device_type, device_type = 'VARCHAR', 'device_id: expected a string'),
             staging.invalid_reason(
                 light_type, staging.json_is_number(light_type) AND light_num = floor(light_num) AND light_num >= 0,

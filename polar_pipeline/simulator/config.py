@@ -40,6 +40,10 @@ class FaultConfig:
     short_window_seconds: float = 900.0
     long_limit: int | None = None
     long_window_seconds: float = 86400.0
+    planted_values: list[dict[str, Any]] = field(default_factory=list)
+    """Values written into chosen records as served (a bad record a test plants on purpose), e.g.
+    ``{"user": 1, "stream": "nightly_recharge", "key": "2026-02-27", "field": "heart_rate_avg",
+    "value": 130}`` where ``user`` is the Polar user id."""
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -69,7 +73,21 @@ _BOOL_FIELDS = {"duplicate_exercises", "retry_after"}
 _OPTIONAL_INT_FIELDS = {"short_limit", "long_limit"}
 
 
+_PLANT_KEYS = {"user", "stream", "key", "field", "value"}
+
+
+def _coerce_planted(value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ValueError("planted_values must be a list of objects")
+    for item in value:
+        if set(item) != _PLANT_KEYS:
+            raise ValueError(f"each planted value has exactly the keys {sorted(_PLANT_KEYS)}")
+    return [dict(item) for item in value]
+
+
 def _coerce_fault_value(key: str, value: Any) -> Any:
+    if key == "planted_values":
+        return _coerce_planted(value)
     if key in _BOOL_FIELDS:
         if not isinstance(value, bool):
             raise ValueError(f"{key} must be a boolean")

@@ -69,6 +69,16 @@ class FaultInjector:
     def corrupt(self, user: int, stream: str, key: str, record: dict[str, Any]) -> dict[str, Any]:
         """``record`` as served: unchanged, or with a field dropped and/or out of range (then logged)."""
         config = self.config
+        planted = [
+            plant
+            for plant in config.planted_values
+            if plant["user"] == user and plant["stream"] == stream and plant["key"] == key
+        ]
+        if planted:
+            record = dict(record)
+            for plant in planted:
+                record[plant["field"]] = plant["value"]
+                self._remember(user, stream, key, "planted", plant["field"])
         missing = config.missing_field_rate > 0 and (
             unit_interval(self.seed, user, stream, key, "missing_field") < config.missing_field_rate
         )

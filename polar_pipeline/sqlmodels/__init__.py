@@ -8,12 +8,15 @@ from polar_pipeline.sqlmodels.graph import ModelGraph, SourceTable, SqlMacro, Sq
 from polar_pipeline.sqlmodels.loader import DEFAULT_SQL_DIR, load_macros, load_models
 from polar_pipeline.sqlmodels.runner import (
     ModelRun,
+    NewRejects,
     TestOutcome,
     create_views,
     evaluate_tests,
     markdown_table,
+    quarantine_rejects,
     run_models,
     run_table_model,
+    slice_preview,
 )
 
 __all__ = [
@@ -23,6 +26,7 @@ __all__ = [
     "DataTest",
     "ModelGraph",
     "ModelRun",
+    "NewRejects",
     "SourceTable",
     "SqlMacro",
     "SqlModel",
@@ -33,6 +37,8 @@ __all__ = [
     "load_macros",
     "load_models",
     "markdown_table",
+    "quarantine_rejects",
     "run_models",
     "run_table_model",
+    "slice_preview",
 ]

@@ -10,7 +10,7 @@ model's declared data tests run over the slice (``evaluate_tests``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -49,6 +49,7 @@ class TestOutcome:
     test: DataTest
     failing: int
     sample_markdown: str
+    failing_by_user: dict[str, int] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -97,7 +98,7 @@ def run_table_model(
         except TableShapeError as error:
             raise SqlModelError(f"{model.path}: {error}") from None
         quarantined = _quarantine_rejects(con, graph, model, user_day_slice, seen_at or datetime.now(UTC))
-        preview = _preview(con, model, user_day_slice)
+        preview = slice_preview(con, model.relation, user_day_slice)
     return ModelRun(
         model=model.name,
         relation=model.relation,
@@ -144,11 +145,100 @@ def evaluate_tests(
         count = con.execute(f"SELECT count(*) FROM ({failing_sql}) AS failing", bound).fetchone()
         failing = int(count[0]) if count else 0
         sample = ""
+        by_user: dict[str, int] = {}
         if failing:
             cursor = con.execute(f"{failing_sql} LIMIT {PREVIEW_ROWS}", bound)
-            sample = markdown_table([column for column, _ in columns_of(cursor)], cursor.fetchall())
-        outcomes.append(TestOutcome(test=test, failing=failing, sample_markdown=sample))
+            header = [column for column, _ in columns_of(cursor)]
+            sample = markdown_table(header, cursor.fetchall())
+            if "user_id" in header:
+                grouped = f"SELECT user_id, count(*) FROM ({failing_sql}) AS failing GROUP BY user_id"
+                by_user = {str(user): int(n) for user, n in con.execute(grouped, bound).fetchall()}
+        outcomes.append(
+            TestOutcome(test=test, failing=failing, sample_markdown=sample, failing_by_user=by_user)
+        )
     return outcomes
+
+
+@dataclass(frozen=True)
+class NewRejects:
+    """Rows of staging views quarantined for the first time by one call: per user, how many and why."""
+
+    counts: dict[str, int]
+    reasons: dict[str, list[str]]
+    upserted: int
+
+    def including(self, stream: str, first_quarantined: dict[str, list[str]]) -> NewRejects:
+        """These and the records ``stream``'s parser rejected for the first time (per user, their reasons)."""
+        counts, reasons = dict(self.counts), {user: list(found) for user, found in self.reasons.items()}
+        for user_id, user_reasons in first_quarantined.items():
+            counts[user_id] = counts.get(user_id, 0) + len(user_reasons)
+            distinct = sorted(set(user_reasons))[:3]
+            reasons.setdefault(user_id, []).extend(f"raw.{stream}: {reason}" for reason in distinct)
+        return NewRejects(counts=counts, reasons=reasons, upserted=self.upserted)
+
+    def describe(self, user_id: str) -> str:
+        count = self.counts[user_id]
+        return f"{count} record(s) quarantined on arrival: {'; '.join(self.reasons[user_id])}"
+
+
+def quarantine_rejects(
+    con: duckdb.DuckDBPyConnection,
+    views: Sequence[SqlModel],
+    user_day_slice: UserDaySlice,
+    seen_at: datetime,
+) -> NewRejects:
+    """Copy the slice's rows of ``views`` that failed their checks into raw.quarantine, once each.
+
+    Says which of them were not in quarantine before: the raw assets' blocking check fails on those.
+    """
+    counts: dict[str, int] = {}
+    reasons: dict[str, list[str]] = {}
+    upserted = 0
+    for view in views:
+        available = {name for name, _ in columns_of(con.execute(f"SELECT * FROM {view.relation} LIMIT 0"))}
+        missing = [column for column in REJECT_COLUMNS if column not in available]
+        if missing:
+            raise SqlModelError(f"{view.path}: a staging view must expose {', '.join(missing)}")
+        params = {**user_day_slice.params, "stream": view.relation, "seen_at": seen_at}
+        rejects = f"""
+            SELECT user_id, day, record_key, raw_payload, sha256(raw_payload) AS payload_sha256, reject_reason
+            FROM {view.relation}
+            WHERE reject_reason IS NOT NULL
+                AND list_contains($users, user_id) AND day BETWEEN $first_day AND $last_day
+                AND raw_day BETWEEN CAST($first_day AS DATE) - 2 AND CAST($last_day AS DATE) + 2
+            QUALIFY row_number() OVER (PARTITION BY user_id, sha256(raw_payload) ORDER BY record_key) = 1
+        """
+        new_rows = con.execute(
+            f"""
+            SELECT user_id, count(*), list(DISTINCT reject_reason ORDER BY reject_reason)[1:3]
+            FROM ({rejects}) AS reject
+            WHERE NOT EXISTS (
+                SELECT 1 FROM raw.quarantine AS q
+                WHERE q.user_id = reject.user_id AND q.stream = $stream
+                    AND q.payload_sha256 = reject.payload_sha256
+            )
+            GROUP BY user_id
+            """,
+            {key: value for key, value in params.items() if key != "seen_at"},
+        ).fetchall()
+        for user_id, count, user_reasons in new_rows:
+            counts[user_id] = counts.get(user_id, 0) + int(count)
+            reasons.setdefault(user_id, []).extend(f"{view.relation}: {reason}" for reason in user_reasons)
+        row = con.execute(
+            f"""
+            INSERT INTO raw.quarantine (
+                user_id, stream, day, record_key, payload, payload_sha256, reason, first_seen_at, seen_at
+            )
+            SELECT user_id, $stream, day, record_key, raw_payload, payload_sha256, reject_reason,
+                $seen_at, $seen_at
+            FROM ({rejects}) AS reject
+            ON CONFLICT (user_id, stream, payload_sha256) DO UPDATE
+            SET seen_at = excluded.seen_at, reason = excluded.reason
+            """,
+            params,
+        ).fetchone()
+        upserted += int(row[0]) if row else 0
+    return NewRejects(counts=counts, reasons=reasons, upserted=upserted)
 
 
 def _quarantine_rejects(
@@ -158,39 +248,15 @@ def _quarantine_rejects(
     user_day_slice: UserDaySlice,
     seen_at: datetime,
 ) -> int:
-    """Copy the slice's untypable rows of the views this model reads into raw.quarantine, once each."""
-    total = 0
-    for view in graph.upstream(model):
-        if view.materialized != "view":
-            continue
-        available = {name for name, _ in columns_of(con.execute(f"SELECT * FROM {view.relation} LIMIT 0"))}
-        missing = [column for column in REJECT_COLUMNS if column not in available]
-        if missing:
-            raise SqlModelError(f"{view.path}: a staging view must expose {', '.join(missing)}")
-        row = con.execute(
-            f"""
-            INSERT INTO raw.quarantine (
-                user_id, stream, day, record_key, payload, payload_sha256, reason, first_seen_at, seen_at
-            )
-            SELECT user_id, $stream, day, record_key, raw_payload, sha256(raw_payload), reject_reason,
-                $seen_at, $seen_at
-            FROM {view.relation}
-            WHERE reject_reason IS NOT NULL
-                AND list_contains($users, user_id) AND day BETWEEN $first_day AND $last_day
-                AND raw_day BETWEEN CAST($first_day AS DATE) - 2 AND CAST($last_day AS DATE) + 2
-            QUALIFY row_number() OVER (PARTITION BY user_id, sha256(raw_payload) ORDER BY record_key) = 1
-            ON CONFLICT (user_id, stream, payload_sha256) DO UPDATE
-            SET seen_at = excluded.seen_at, reason = excluded.reason
-            """,
-            {**user_day_slice.params, "stream": view.relation, "seen_at": seen_at},
-        ).fetchone()
-        total += int(row[0]) if row else 0
-    return total
+    """Quarantine the slice's untypable rows of the views this model reads (the raw assets did most)."""
+    views = [view for view in graph.upstream(model) if view.materialized == "view"]
+    return quarantine_rejects(con, views, user_day_slice, seen_at).upserted
 
 
-def _preview(con: duckdb.DuckDBPyConnection, model: SqlModel, user_day_slice: UserDaySlice) -> str:
+def slice_preview(con: duckdb.DuckDBPyConnection, relation: str, user_day_slice: UserDaySlice) -> str:
+    """A few rows of the slice as a markdown table: the preview beside a materialization in the UI."""
     cursor = con.execute(
-        f"SELECT * FROM {model.relation} WHERE {UserDaySlice.SQL_FILTER} ORDER BY ALL LIMIT {PREVIEW_ROWS}",
+        f"SELECT * FROM {relation} WHERE {UserDaySlice.SQL_FILTER} ORDER BY ALL LIMIT {PREVIEW_ROWS}",
         user_day_slice.params,
     )
     return markdown_table([name for name, _ in columns_of(cursor)], cursor.fetchall())

@@ -84,9 +84,17 @@ def upsert_raw_records(
 
 
 def quarantine_records(
-    con: duckdb.DuckDBPyConnection, user_id: str, records: Sequence[QuarantineRecord], *, seen_at: datetime
+    con: duckdb.DuckDBPyConnection,
+    user_id: str,
+    records: Sequence[QuarantineRecord],
+    *,
+    seen_at: datetime,
+    first_seen: list[str] | None = None,
 ) -> int:
-    """Keep each rejected record once (by payload hash) with its reason; a re-run only refreshes seen_at."""
+    """Keep each rejected record once (by payload hash) with its reason; a re-run only refreshes seen_at.
+
+    The reasons of records never quarantined before are appended to ``first_seen`` when it is given.
+    """
     if not records:
         return 0
     frame = pl.DataFrame(
@@ -109,6 +117,19 @@ def quarantine_records(
     ).unique(subset=["stream", "payload_sha256"], keep="first", maintain_order=True)
     con.register("incoming_quarantine", frame)
     try:
+        if first_seen is not None:
+            new_rows = con.execute(
+                """
+                SELECT reason FROM incoming_quarantine AS incoming
+                WHERE NOT EXISTS (
+                    SELECT 1 FROM raw.quarantine AS q
+                    WHERE q.user_id = ? AND q.stream = incoming.stream
+                        AND q.payload_sha256 = incoming.payload_sha256
+                )
+                """,
+                [user_id],
+            ).fetchall()
+            first_seen.extend(f"{reason}" for (reason,) in new_rows)
         result = con.execute(
             """
             INSERT INTO raw.quarantine
@@ -144,6 +165,8 @@ class StoredCounts:
     quarantined: int
     requests: int
     users: tuple[str, ...] = field(default=())
+    first_quarantined: dict[str, list[str]] = field(default_factory=dict)
+    """Per user, the reasons of the records quarantined for the first time by this write."""
 
 
 def store_raw_batches(
@@ -160,16 +183,23 @@ def store_raw_batches(
     """
     table = RAW_TABLES[stream]
     changed = quarantined = 0
+    first_quarantined: dict[str, list[str]] = {}
     with transaction(con, table.qualified):
         for user_id, batch in batches.items():
             changed += upsert_raw_records(
                 con, table, user_id, batch.records, source=source, fetched_at=fetched_at
             )
-            quarantined += quarantine_records(con, user_id, batch.rejects, seen_at=fetched_at)
+            reasons: list[str] = []
+            quarantined += quarantine_records(
+                con, user_id, batch.rejects, seen_at=fetched_at, first_seen=reasons
+            )
+            if reasons:
+                first_quarantined[user_id] = reasons
     return StoredCounts(
         received=sum(len(batch.records) for batch in batches.values()),
         changed=changed,
         quarantined=quarantined,
         requests=sum(batch.requests for batch in batches.values()),
         users=tuple(batches),
+        first_quarantined=first_quarantined,
     )

@@ -79,6 +79,25 @@ CREATE TABLE IF NOT EXISTS {USER_TIME_ZONES_TABLE} (
 carries them to readers; ``user_zones.record_time_zones`` writes it (docs/time-zones.md)."""
 
 
+CHECK_FAILURES_TABLE = "control.check_failures"
+CHECK_FAILURES_DDL = f"""
+CREATE TABLE IF NOT EXISTS {CHECK_FAILURES_TABLE} (
+    user_id VARCHAR NOT NULL,
+    check_name VARCHAR NOT NULL,
+    asset VARCHAR NOT NULL,
+    blocking BOOLEAN NOT NULL,
+    failing_rows BIGINT NOT NULL,
+    first_day DATE NOT NULL,
+    last_day DATE NOT NULL,
+    evaluated_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (user_id, check_name)
+)
+"""
+"""Which data checks currently fail for which user: a row per (user, check) while the check's last evaluation
+over a slice with that user failed on their rows, deleted when it passes again. ``analytics.data_health``,
+``polar-flow status`` and the alerts read it; Dagster's own check history says the same per run."""
+
+
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the raw schema and tables, and the user time-zone table, if missing (idempotent, every run)."""
     con.execute("CREATE SCHEMA IF NOT EXISTS raw")
@@ -87,6 +106,7 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(QUARANTINE_DDL)
     con.execute("CREATE SCHEMA IF NOT EXISTS control")
     con.execute(USER_TIME_ZONES_DDL)
+    con.execute(CHECK_FAILURES_DDL)
 
 
 def raw_extent(con: duckdb.DuckDBPyConnection) -> tuple[tuple[str, ...], date | None, date | None]:

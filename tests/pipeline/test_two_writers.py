@@ -41,8 +41,11 @@ POLAR_FLOW = str(Path(sys.executable).parent / "polar-flow")
 REPO = Path(__file__).resolve().parents[2]
 WAIT = 120.0
 """Upper bound of every wait for a condition (a broken build fails there instead of hanging)."""
-BOOKKEEPING = {"fetched_at", "first_seen_at", "seen_at", "through_fetched_at", "segment"}
-"""When a row was fetched or seen, and the sample segment named after it: differ between any two runs."""
+BOOKKEEPING = {"fetched_at", "first_seen_at", "seen_at", "through_fetched_at", "segment"} | {
+    "evaluated_at", "last_new_data_at", "last_sync_at", "last_attempt_at", "hours_without_new_data",
+}  # fmt: skip
+"""When a row was fetched or seen, and the sample segment named after it, and when analytics.data_health was
+evaluated and what it says about those times: differ between any two runs."""
 DAYS = "7"
 
 Digests = dict[str, str]

@@ -17,9 +17,11 @@ import dagster as dg
 import duckdb
 import polars as pl
 
+from polar_pipeline.orchestration.ownership import OWNERS
 from polar_pipeline.orchestration.partitions import partition_scope
 from polar_pipeline.orchestration.resources import DUCKDB_POOL, WarehouseResource
 from polar_pipeline.orchestration.window_mapping import trailing_window_mapping
+from polar_pipeline.sqlmodels import slice_preview
 from polar_pipeline.warehouse.pause import pause_point
 from polar_pipeline.warehouse.slices import UserDaySlice, replace_slice
 from polar_pipeline.warehouse.writer import transaction
@@ -101,6 +103,7 @@ def build_analytics_asset(
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=DUCKDB_POOL,
         kinds={"duckdb", "polars"},
+        owners=OWNERS[ANALYTICS_GROUP],
         metadata={
             "relation": table.relation,
             "inputs": ", ".join(table.inputs),
@@ -115,6 +118,7 @@ def build_analytics_asset(
         with warehouse.get_connection() as con:
             pause_point(f"model:{table.relation}")
             deleted, written = run_analytics_table(con, table, scope)
+            preview = slice_preview(con, table.relation, scope)
         context.log.info(
             f"{table.relation}: {written} rows written ({deleted} replaced) for {len(scope.users)} user(s), "
             f"{scope.first_day}..{scope.last_day}"
@@ -122,6 +126,7 @@ def build_analytics_asset(
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": written,
+                "preview": dg.MetadataValue.md(preview),
                 "rows_replaced": deleted,
                 "first_day": scope.first_day.isoformat(),
                 "last_day": scope.last_day.isoformat(),

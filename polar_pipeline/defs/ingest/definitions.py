@@ -3,12 +3,13 @@
 import dagster as dg
 
 from polar_pipeline.defs.ingest.assets import build_raw_assets
+from polar_pipeline.defs.transform.definitions import model_graph
 from polar_pipeline.orchestration.partitions import user_day_partitions
 from polar_pipeline.settings import Settings
 
 
 def build_defs(settings: Settings) -> dg.Definitions:
-    raw_assets = build_raw_assets(user_day_partitions(settings))
+    raw_assets = build_raw_assets(user_day_partitions(settings), model_graph(settings))
     ingest_job = dg.define_asset_job(
         "ingest_job",
         selection=dg.AssetSelection.assets(*raw_assets),

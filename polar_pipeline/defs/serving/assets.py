@@ -6,6 +6,7 @@ from typing import Any
 
 import dagster as dg
 
+from polar_pipeline.orchestration.ownership import OWNERS
 from polar_pipeline.orchestration.resources import DUCKDB_POOL, ControlStoreResource, WarehouseResource
 from polar_pipeline.user_zones import record_time_zones
 from polar_pipeline.warehouse.snapshot import publish_snapshot
@@ -22,6 +23,7 @@ def build_serving_snapshot(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefiniti
         deps=list(upstream),
         pool=DUCKDB_POOL,
         kinds={"duckdb"},
+        owners=OWNERS[SERVING_GROUP],
         description=(
             "A consistent read-only copy of what readers need (marts, analytics, quarantine, and views over "
             "the sample store) that the API, the MCP server and people with the DuckDB CLI read; replaced "

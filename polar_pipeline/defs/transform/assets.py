@@ -19,6 +19,7 @@ import dagster as dg
 
 from polar_pipeline.defs.ingest.assets import raw_asset_key
 from polar_pipeline.defs.transform.checks import check_results, check_specs
+from polar_pipeline.orchestration.ownership import OWNERS
 from polar_pipeline.orchestration.partitions import partition_scope
 from polar_pipeline.orchestration.resources import DUCKDB_POOL, WarehouseResource
 from polar_pipeline.orchestration.window_mapping import trailing_window_mapping
@@ -125,6 +126,7 @@ def _view_spec(graph: ModelGraph, model: SqlModel) -> dg.AssetSpec:
         description=model.description,
         group_name=STAGING_GROUP,
         kinds={"duckdb", "sql"},
+        owners=OWNERS[STAGING_GROUP],
         metadata=metadata,
         code_version=_code_version(graph, model),
     )
@@ -146,6 +148,7 @@ def _table_asset(
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=DUCKDB_POOL,
         kinds={"duckdb", "sql"},
+        owners=OWNERS[MARTS_GROUP],
         metadata=_static_metadata(graph, model),
         code_version=_code_version(graph, model),
     )

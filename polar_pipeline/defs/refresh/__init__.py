@@ -1,0 +1,1 @@
+"""The daily refresh schedule and the sensors that keep every user synced: new users, retries, isolation."""
