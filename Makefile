@@ -37,6 +37,7 @@ demo: setup
 
 docs: setup
 	$(PY) -m polar_pipeline.sqlmodels.docs
+	$(PY) -m polar_pipeline.llms_txt
 
 # wrk (Debian's package) loads the API from a separate process; installed here when missing and root.
 bench: setup

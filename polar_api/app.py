@@ -22,7 +22,9 @@ from polar_api.routers import (
     health,
     heart_rate,
     insights,
+    llms,
     metrics,
+    oauth,
     patterns,
     recharge,
     sleep,
@@ -73,6 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse(status_code=503, content={"detail": str(exc)})
 
     app.include_router(health.router)
+    app.include_router(llms.router)
+    app.include_router(oauth.router)  # its own rules: an admin key to start, the state on the callback
     api_v1 = APIRouter(prefix="/api/v1", dependencies=[Depends(authorize)], responses=ERROR_RESPONSES)
     for router in USER_ROUTERS:
         api_v1.include_router(router)

@@ -33,8 +33,8 @@ from tests.support.servers import serve_asgi
 PATH_PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 GHOST_USER = "auth-matrix-ghost"
 """A valid user id with no data in the snapshot: where non-GET routes are called with a key that passes."""
-PUBLIC_PATHS = {"/health"}
-"""Documented routes outside /api/v1: no key needed."""
+PUBLIC_PATHS = {"/health", "/llms.txt", "/oauth/start", "/oauth/callback"}
+"""Documented routes outside /api/v1: no key needed, or their own rules (OAuth: tests/test_connect.py)."""
 DENIED = {401, 403}
 RATE_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
 
