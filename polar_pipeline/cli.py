@@ -1,4 +1,9 @@
-"""``polar-flow``: the command line (simulator, users, keys, sync, publish, api, sql, dev, demo)."""
+"""``polar-flow``: the command line (simulator, users, keys, sync, backfill, publish, api, sql, dev, demo).
+
+Every argument is checked before a command does anything: values by the validators of ``cli_args`` (argparse
+``type=``), checks across arguments or against the settings by the subcommand's ``check``. Either way a bad
+argument ends the command with exit code 2 and ``argument --x: …`` on stderr, and nothing has started.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,12 @@ import json
 import os
 import subprocess
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
+from polar_pipeline import cli_args
+from polar_pipeline.cli_args import ArgumentProblem
 from polar_pipeline.settings import get_settings
 
 
@@ -20,14 +27,13 @@ def _cmd_simulator(args: argparse.Namespace) -> int:
     from polar_pipeline.simulator import FaultConfig, SimulatorConfig, create_app
     from polar_pipeline.simulator.config import PERSONAS
 
-    faults = FaultConfig(**json.loads(args.faults)) if args.faults else FaultConfig()
     config = SimulatorConfig(
         seed=args.seed,
         users=args.users,
-        today=date.fromisoformat(args.today) if args.today else get_settings().today,
+        today=args.today or get_settings().today,
         history_days=args.history_days,
-        faults=faults,
-        personas=tuple(args.personas.split(",")) if args.personas else PERSONAS,
+        faults=args.faults or FaultConfig(),
+        personas=args.personas or PERSONAS,
     )
     print(
         f"AccessLink simulator on http://{args.host}:{args.port} (seed {args.seed}, {args.users} users)",
@@ -74,12 +80,53 @@ def _cmd_users(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_sync(args: argparse.Namespace) -> int:
-    from polar_pipeline.operations import publish, sync
+def _check_day_range(first_day: date, last_day: date, first_option: str, last_option: str) -> None:
+    """A range the day axis has: not after today, not before the axis start (``history.history_start``)."""
+    from polar_pipeline import clock
+    from polar_pipeline.history import history_start
 
     settings = get_settings()
-    until = date.fromisoformat(args.until) if args.until else None
-    outcome = sync(settings, args.user or None, days=args.days, until=until)
+    today = clock.today(settings)
+    if last_day > today:
+        raise ArgumentProblem(last_option, f"{last_day} is after today ({today}): no data can exist yet")
+    start = history_start(settings)
+    if first_day < start:
+        raise ArgumentProblem(
+            first_option,
+            f"the days {first_day}..{last_day} start before the first day of the day axis ({start}); "
+            "set POLAR_HISTORY_START earlier to reach further back (docs/storage.md)",
+        )
+
+
+def _check_sync(args: argparse.Namespace) -> None:
+    from polar_pipeline import clock
+
+    last_day = args.until or clock.today(get_settings())
+    first_day = last_day - timedelta(days=args.days - 1)
+    _check_day_range(first_day, last_day, "--days", "--until")
+
+
+def _check_backfill(args: argparse.Namespace) -> None:
+    if args.first_day > args.last_day:
+        raise ArgumentProblem("--from", f"{args.first_day} is after --to {args.last_day}")
+    _check_day_range(args.first_day, args.last_day, "--from", "--to")
+
+
+def _run_pipeline(
+    args: argparse.Namespace, *, days: int | None, first_day: date | None, until: date | None
+) -> int:
+    """One run of the main job over the users' days (``operations.sync``), then publish unless told not."""
+    from polar_pipeline.operations import UnknownUsers, publish, sync
+    from polar_pipeline.progress import RunProgress, wanted
+
+    settings = get_settings()
+    progress = RunProgress() if wanted(args.progress) else None
+    try:
+        outcome = sync(
+            settings, args.user or None, days=days, first_day=first_day, until=until, progress=progress
+        )
+    except UnknownUsers as exc:
+        raise ArgumentProblem("--user", str(exc)) from None
     print(
         f"run {outcome.run_id}: {'success' if outcome.success else 'FAILED'} for {', '.join(outcome.users)} "
         f"days {outcome.first_day}..{outcome.last_day} ({outcome.partitions} partitions)"
@@ -87,8 +134,18 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     if not outcome.success:
         return 1
     if not args.no_publish:
-        print("published serving snapshot" if publish(settings) else "publish FAILED")
+        published = publish(settings)
+        print("published serving snapshot" if published else "publish FAILED")
+        return 0 if published else 1
     return 0
+
+
+def _cmd_sync(args: argparse.Namespace) -> int:
+    return _run_pipeline(args, days=args.days, first_day=None, until=args.until)
+
+
+def _cmd_backfill(args: argparse.Namespace) -> int:
+    return _run_pipeline(args, days=None, first_day=args.first_day, until=args.last_day)
 
 
 def _cmd_publish(_: argparse.Namespace) -> int:
@@ -153,10 +210,36 @@ def _cmd_dev(args: argparse.Namespace) -> int:
     return subprocess.call(command, env=os.environ.copy())
 
 
+def _cmd_dagster(args: argparse.Namespace) -> int:
+    from polar_pipeline.orchestration.home import exec_dagster_process
+
+    exec_dagster_process(get_settings(), args.process, args.host, args.port)  # becomes Dagster's process
+
+
 def _cmd_sql(args: argparse.Namespace) -> int:
     from polar_pipeline.sql_shell import main as sql_main
 
     return sql_main(get_settings().snapshots_dir, args.statement, args.format, args.output)
+
+
+def _cmd_connect(args: argparse.Namespace) -> int:
+    from polar_pipeline.oauth import run_connect
+
+    outcome = run_connect(
+        get_settings(), args.user, port=args.port, open_browser=not args.no_browser, timeout_s=args.timeout
+    )
+    return 0 if outcome.ok else 1
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from polar_pipeline.status import status_json, status_report
+
+    settings = get_settings()
+    if args.json:
+        print(json.dumps(status_json(settings), indent=2))
+    else:
+        print(status_report(settings), end="")
+    return 0
 
 
 def _cmd_demo(_: argparse.Namespace) -> int:
@@ -165,98 +248,253 @@ def _cmd_demo(_: argparse.Namespace) -> int:
     return run_demo()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="polar-flow", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
+
+def _add_simulator(sub: Subcommands) -> None:
     sim = sub.add_parser("simulator", help="run the loopback AccessLink v3 simulator")
     sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=8765)
-    sim.add_argument("--seed", type=int, default=42)
-    sim.add_argument("--users", type=int, default=3)
-    sim.add_argument("--today", help="simulated date YYYY-MM-DD (default: POLAR_TODAY, else the real date)")
-    sim.add_argument("--history-days", type=int, default=730)
-    sim.add_argument("--faults", help="JSON of FaultConfig fields, e.g. '{\"server_error_rate\": 0.1}'")
+    sim.add_argument("--port", type=cli_args.port, default=8765, help="1..65535 (default 8765)")
+    sim.add_argument("--seed", type=cli_args.seed, default=42)
+    sim.add_argument("--users", type=cli_args.positive, default=3, help="simulated users, >= 1 (default 3)")
+    sim.add_argument(
+        "--today",
+        type=cli_args.iso_date,
+        help="simulated date YYYY-MM-DD (default: POLAR_TODAY, else the real date)",
+    )
+    sim.add_argument("--history-days", type=cli_args.positive, default=730, help="days of history, >= 1")
+    sim.add_argument(
+        "--faults",
+        type=cli_args.fault_config,
+        help="JSON object of FaultConfig fields, e.g. '{\"server_error_rate\": 0.1}'",
+    )
     sim.add_argument(
         "--personas",
+        type=cli_args.personas,
         help="comma-separated persona cycle (default: the four fixed-offset ones); "
         "helsinki_night_owl lives in a DST zone",
     )
-    sim.set_defaults(handler=_cmd_simulator)
+    sim.set_defaults(handler=_cmd_simulator, command_parser=sim)
 
+
+def _add_users(sub: Subcommands) -> None:
     users = sub.add_parser("users", help="manage users")
     users_sub = users.add_subparsers(dest="users_command", required=True)
     add = users_sub.add_parser("add", help="register a user with AccessLink and store the token encrypted")
-    add.add_argument("--user", required=True, help="user id (letters, digits, '_' or '-')")
-    add.add_argument("--token", required=True, help="the user's AccessLink access token")
-    users_sub.add_parser("list", help="list users")
+    add.add_argument(
+        "--user", required=True, type=cli_args.user_id, help="user id (letters, digits, '_' or '-')"
+    )
+    add.add_argument(
+        "--token", required=True, type=cli_args.nonempty, help="the user's AccessLink access token"
+    )
+    add.set_defaults(command_parser=add)
+    users_list = users_sub.add_parser("list", help="list users")
+    users_list.set_defaults(command_parser=users_list)
     zone = users_sub.add_parser(
         "set-zone", help="set the user's IANA time zone (records never overwrite it); default: from records"
     )
-    zone.add_argument("--user", required=True, help="user id")
-    zone.add_argument("zone", help="an IANA time zone, e.g. Europe/Helsinki")
+    zone.add_argument("--user", required=True, type=cli_args.user_id, help="user id")
+    zone.add_argument("zone", type=cli_args.time_zone, help="an IANA time zone, e.g. Europe/Helsinki")
+    zone.set_defaults(command_parser=zone)
     users.set_defaults(handler=_cmd_users)
 
+
+def _add_user_option(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    parser.add_argument(
+        "--user",
+        action="append",
+        required=required,
+        type=cli_args.user_id,
+        help="user id (repeatable; " + ("at least one)" if required else "default: all users)"),
+    )
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    """What every command running the main job takes besides its range: publishing and progress."""
+    parser.add_argument("--no-publish", action="store_true", help="do not publish a snapshot afterwards")
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        help="one line per finished step on stderr (default: when stderr is a terminal)",
+    )
+
+
+def _add_sync(sub: Subcommands) -> None:
     sync = sub.add_parser(
         "sync", help="run the main job (raw + marts) over users' last N days in one run, then publish"
     )
-    sync.add_argument("--user", action="append", help="user id (repeatable; default: all users)")
-    sync.add_argument("--days", type=int, default=28)
-    sync.add_argument("--until", help="last day YYYY-MM-DD (default: today)")
-    sync.add_argument("--no-publish", action="store_true")
-    sync.set_defaults(handler=_cmd_sync)
+    _add_user_option(sync, required=False)
+    sync.add_argument(
+        "--days", type=cli_args.sync_days, default=28, help=f"1..{cli_args.MAX_SYNC_DAYS} (default 28)"
+    )
+    sync.add_argument("--until", type=cli_args.iso_date, help="last day YYYY-MM-DD (default: today)")
+    _add_run_options(sync)
+    sync.set_defaults(handler=_cmd_sync, check=_check_sync, command_parser=sync)
 
+
+def _add_backfill(sub: Subcommands) -> None:
+    backfill = sub.add_parser(
+        "backfill",
+        help="rebuild the users' days FROM..TO in one run of the main job, then publish",
+        description=(
+            "Rebuild the users' days FROM..TO (raw fetch, marts, analytics) in one run of pipeline_job, then "
+            "publish. AccessLink serves only about the last 28 days: older days in the range are rebuilt "
+            "from the raw records the warehouse already keeps (nothing stored is lost), and days never "
+            "fetched stay empty. The range must lie between the start of the day axis and today."
+        ),
+    )
+    _add_user_option(backfill, required=True)
+    backfill.add_argument(
+        "--from", dest="first_day", required=True, type=cli_args.iso_date, metavar="DATE", help="first day"
+    )
+    backfill.add_argument(
+        "--to", dest="last_day", required=True, type=cli_args.iso_date, metavar="DATE", help="last day"
+    )
+    _add_run_options(backfill)
+    backfill.set_defaults(handler=_cmd_backfill, check=_check_backfill, command_parser=backfill)
+
+
+def _add_publish(sub: Subcommands) -> None:
     pub = sub.add_parser("publish", help="publish a new serving snapshot")
-    pub.set_defaults(handler=_cmd_publish)
+    pub.set_defaults(handler=_cmd_publish, command_parser=pub)
 
+
+def _add_keys(sub: Subcommands) -> None:
     keys = sub.add_parser("keys", help="manage API keys (per user, or admin keys that read every user)")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser(
         "create", help="create a key; the full key is printed alone on the last line"
     )
     owner = create.add_mutually_exclusive_group(required=True)
-    owner.add_argument("--user", help="the user this key may read")
+    owner.add_argument("--user", type=cli_args.user_id, help="the user this key may read")
     owner.add_argument("--admin", action="store_true", help="a key that reads every user")
     create.add_argument("--name", default="", help="a label to recognise the key by in `keys list`")
-    create.add_argument("--rate-limit", type=int, help="requests per minute (default 600)")
+    create.add_argument(
+        "--rate-limit", type=cli_args.positive, help="requests per minute, >= 1 (default 600)"
+    )
+    create.set_defaults(command_parser=create)
     revoke = keys_sub.add_parser("revoke", help="stop a key working (from the API's next request on)")
     revoke.add_argument("key_id", help="the key's id (key_…), as `keys list` shows it")
+    revoke.set_defaults(command_parser=revoke)
     key_list = keys_sub.add_parser("list", help="list keys (never their secrets)")
-    key_list.add_argument("--user", help="only this user's keys")
+    key_list.add_argument("--user", type=cli_args.user_id, help="only this user's keys")
+    key_list.set_defaults(command_parser=key_list)
     keys.set_defaults(handler=_cmd_keys)
 
+
+def _add_api(sub: Subcommands) -> None:
     api = sub.add_parser("api", help="serve the REST API over the serving snapshot")
     api.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
-    api.add_argument("--port", type=int, default=8000)
-    api.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
-    api.set_defaults(handler=_cmd_api)
+    api.add_argument("--port", type=cli_args.port, default=8000, help="1..65535 (default 8000)")
+    api.add_argument(
+        "--workers",
+        type=cli_args.api_workers,
+        default=1,
+        help=f"uvicorn worker processes, 1..{cli_args.MAX_API_WORKERS} (default 1)",
+    )
+    api.set_defaults(handler=_cmd_api, command_parser=api)
 
+
+def _add_dev(sub: Subcommands) -> None:
     dev = sub.add_parser("dev", help="dagster dev (webserver + daemon) with DAGSTER_HOME under POLAR_HOME")
     dev.add_argument("--host", default="127.0.0.1")
-    dev.add_argument("--port", type=int, default=3000)
-    dev.set_defaults(handler=_cmd_dev)
+    dev.add_argument("--port", type=cli_args.port, default=3000, help="1..65535 (default 3000)")
+    dev.set_defaults(handler=_cmd_dev, command_parser=dev)
 
+
+def _add_dagster(sub: Subcommands) -> None:
+    dagster = sub.add_parser(
+        "dagster", help="prepare DAGSTER_HOME, then run Dagster's webserver or daemon alone (containers)"
+    )
+    dagster.add_argument("process", choices=("webserver", "daemon"))
+    dagster.add_argument("--host", default="127.0.0.1", help="webserver: address to bind")
+    dagster.add_argument("--port", type=cli_args.port, default=3000, help="webserver: 1..65535 (3000)")
+    dagster.set_defaults(handler=_cmd_dagster, command_parser=dagster)
+
+
+def _add_sql(sub: Subcommands) -> None:
     sql = sub.add_parser(
         "sql", help="SQL on the current serving snapshot, read-only (interactive without a statement)"
     )
     sql.add_argument("statement", nargs="?", help='e.g. "SELECT * FROM marts.daily_metrics LIMIT 5"')
     sql.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table")
     sql.add_argument("--output", type=Path, help="the file --format parquet writes")
-    sql.set_defaults(handler=_cmd_sql)
+    sql.set_defaults(handler=_cmd_sql, command_parser=sql)
 
+
+def _add_connect(sub: Subcommands) -> None:
+    connect = sub.add_parser(
+        "connect",
+        help="connect a Polar account in the browser (OAuth, loopback callback), then sync and publish",
+    )
+    connect.add_argument("--user", required=True, type=cli_args.user_id, help="the user id to connect it as")
+    connect.add_argument(
+        "--port",
+        type=cli_args.integer(0, 65535),
+        default=0,
+        help="loopback port of the callback (0: any free one; POLAR_CONNECT_REDIRECT_URL fixes it)",
+    )
+    connect.add_argument("--no-browser", action="store_true", help="only print the URL to open")
+    connect.add_argument(
+        "--timeout", type=cli_args.integer(10, 3600), default=300, help="seconds to wait for the consent"
+    )
+    connect.set_defaults(handler=_cmd_connect, command_parser=connect)
+
+
+def _add_status(sub: Subcommands) -> None:
+    status = sub.add_parser(
+        "status", help="each user's last sync, last data day, freshness and failed checks; the snapshot's age"
+    )
+    status.add_argument("--json", action="store_true", help="the same facts as JSON")
+    status.set_defaults(handler=_cmd_status, command_parser=status)
+
+
+def _add_demo(sub: Subcommands) -> None:
     demo = sub.add_parser("demo", help="simulator + 3 users + history + materialize + API + Dagster UI")
-    demo.set_defaults(handler=_cmd_demo)
+    demo.set_defaults(handler=_cmd_demo, command_parser=demo)
+
+
+SUBCOMMANDS = (
+    _add_simulator,
+    _add_users,
+    _add_connect,
+    _add_status,
+    _add_sync,
+    _add_backfill,
+    _add_publish,
+    _add_keys,
+    _add_api,
+    _add_dev,
+    _add_dagster,
+    _add_sql,
+    _add_demo,
+)
+"""One builder per subcommand, in the order ``--help`` lists them; a new command adds its own."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="polar-flow", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add_subcommand in SUBCOMMANDS:
+        add_subcommand(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse and check every argument (a bad one exits 2, nothing started), then run the command."""
     import warnings
 
     warnings.filterwarnings("ignore", message=".*is currently in beta.*")
     args = build_parser().parse_args(argv)
+    command_parser: argparse.ArgumentParser = args.command_parser
     handler: Any = args.handler
     try:
+        check: Any = getattr(args, "check", None)
+        if check is not None:
+            check(args)
         return int(handler(args))
+    except ArgumentProblem as problem:
+        command_parser.error(str(problem))  # usage and the message on stderr, exit code 2
     except (ValueError, KeyError) as exc:
         print(f"polar-flow: error: {exc}", file=sys.stderr)
         return 2

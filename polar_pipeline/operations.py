@@ -18,12 +18,14 @@ from polar_pipeline.defs.pipeline.definitions import PIPELINE_JOB
 from polar_pipeline.defs.serving.sensors import PUBLISH_JOB
 from polar_pipeline.orchestration.home import dagster_instance
 from polar_pipeline.orchestration.partitions import USERS_PARTITIONS_NAME, range_tags
+from polar_pipeline.progress import EventListener, execute_watched
 from polar_pipeline.settings import Settings
 
 # Console logging of in-process runs: our INFO lines, not Dagster's per-partition DEBUG events.
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 PID_TAG = "polar-flow/pid"
 HOST_TAG = "polar-flow/host"
+DEFAULT_SYNC_DAYS = 28
 
 
 def _process_tags() -> dict[str, str]:
@@ -111,16 +113,26 @@ class SyncOutcome:
     partitions: int
 
 
+class UnknownUsers(ValueError):
+    """Users a sync names that the Dagster instance's ``users`` partitions do not have."""
+
+
 def sync(
     settings: Settings,
     users: list[str] | None = None,
     *,
-    days: int = 28,
+    days: int | None = None,
     until: date | None = None,
+    first_day: date | None = None,
     job_name: str = PIPELINE_JOB,
     instance: dg.DagsterInstance | None = None,
+    progress: EventListener | None = None,
 ) -> SyncOutcome:
-    """Materialize ``job_name`` for the users' last ``days`` days (ending ``until``) in ONE run."""
+    """Materialize ``job_name`` for the users' days ``first_day``..``until`` in ONE run.
+
+    Without ``first_day``: the last ``days`` days (default 28) ending ``until`` (default today). A backfill
+    names ``first_day``. ``progress`` receives every event of the run (``progress.RunProgress``).
+    """
     from polar_pipeline.definitions import build_definitions
 
     instance = instance or dagster_instance(settings)
@@ -128,11 +140,16 @@ def sync(
     chosen = users or known
     missing = [u for u in chosen if u not in known]
     if missing:
-        raise ValueError(f"unknown user(s) {', '.join(missing)}: add them with `polar-flow users add`")
+        raise UnknownUsers(f"unknown user(s) {', '.join(missing)}: add them with `polar-flow users add`")
     if not chosen:
         raise ValueError("no users yet: add one with `polar-flow users add`")
     last_day = until or clock.today(settings)
-    first_day = last_day - timedelta(days=days - 1)
+    if first_day is None:
+        first_day = last_day - timedelta(days=(DEFAULT_SYNC_DAYS if days is None else days) - 1)
+    elif days is not None:
+        raise ValueError("give a sync either days or a first day, not both")
+    if first_day > last_day:
+        raise ValueError(f"the first day {first_day} is after the last day {last_day}")
     ordered = [u for u in known if u in chosen]  # the user dimension's range follows insertion order
     if ordered != known[known.index(ordered[0]) : known.index(ordered[-1]) + 1]:
         raise ValueError("several users in one run must be contiguous in the users partition order")
@@ -140,8 +157,8 @@ def sync(
     recover_abandoned_runs(instance)
     announce_other_runs(instance)
     job = build_definitions(settings).resolve_job_def(job_name)
-    result = job.execute_in_process(
-        run_config=QUIET_RUN_CONFIG, instance=instance, tags=tags | _process_tags(), raise_on_error=False
+    result = execute_watched(
+        job, instance=instance, listener=progress, run_config=QUIET_RUN_CONFIG, tags=tags | _process_tags()
     )
     return SyncOutcome(
         run_id=result.run_id,
@@ -149,7 +166,7 @@ def sync(
         users=tuple(ordered),
         first_day=first_day,
         last_day=last_day,
-        partitions=len(ordered) * days,
+        partitions=len(ordered) * ((last_day - first_day).days + 1),
     )
 
 

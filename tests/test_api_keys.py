@@ -127,8 +127,9 @@ def test_cli_create_needs_exactly_one_owner_and_a_valid_user(
         with pytest.raises(SystemExit) as exit_info:
             cli.main(argv)
         assert exit_info.value.code == 2
-    code, _, err = _run(capsys, "keys", "create", "--user", "a|b")
-    assert code == 2 and "invalid user id" in err
+    with pytest.raises(SystemExit) as exit_info:  # the argument's validator, before the store is opened
+        cli.main(["keys", "create", "--user", "a|b"])
+    assert exit_info.value.code == 2 and "argument --user: invalid user id" in capsys.readouterr().err
     assert store.list() == []
 
 

@@ -106,13 +106,16 @@ def test_zones_from_records_and_from_the_person_reach_the_snapshot(
         assert source == "records" and ZoneInfo(zone).utcoffset(datetime(2026, 3, 1)) == offset, (user, zone)
 
     capsys.readouterr()  # the runs' log lines
-    assert cli.main(["users", "set-zone", "--user", users[0], "Mars/Base"]) == 2
+    with pytest.raises(SystemExit) as bad_zone:  # refused by the argument's validator, before any work
+        cli.main(["users", "set-zone", "--user", users[0], "Mars/Base"])
+    assert bad_zone.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "polar-flow users set-zone: error: argument zone: unknown time zone 'Mars/Base': "
+        "use an IANA name such as Europe/Helsinki"
+    )
     assert cli.main(["users", "set-zone", "--user", "nobody", "Europe/Helsinki"]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
-    assert errors == [
-        "polar-flow: error: unknown time zone 'Mars/Base': use an IANA name such as Europe/Helsinki",
-        "polar-flow: error: unknown user 'nobody': add it with `polar-flow users add`",
-    ]
+    assert errors == ["polar-flow: error: unknown user 'nobody': add it with `polar-flow users add`"]
     assert cli.main(["users", "set-zone", "--user", users[0], "America/Los_Angeles"]) == 0
     assert "America/Los_Angeles" in capsys.readouterr().out
 
