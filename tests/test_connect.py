@@ -474,3 +474,39 @@ def test_self_service_sign_up_starts_without_a_key_only_for_a_new_user(world: Wo
         taken = api.get(world.consent(second.headers["location"], 2))
         assert taken.status_code == 409 and "was connected meanwhile" in taken.json()["detail"]
         assert world.token_of("sign-up-user") == world.account(1)["access_token"]
+
+
+def test_the_polar_flow_connect_command_ends_registered_and_synced(world: World) -> None:
+    """The real command in its own process, as a person runs it: the URL on stdout, consent, first sync."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = os.environ | world.pipeline.env
+    command = [
+        str(Path(sys.executable).parent / "polar-flow"),
+        "connect",
+        "--user",
+        "proc-user",
+        "--no-browser",
+    ]
+    with subprocess.Popen(
+        [*command, "--timeout", "120"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        assert process.stdout is not None
+        url = ""
+        for line in process.stdout:
+            if line.startswith(world.pipeline.settings.auth_url):
+                url = line.strip()
+                break
+        assert url, process.stderr.read() if process.stderr else "no authorize URL printed"
+        page = httpx.get(world.consent(url, 2), timeout=120)
+        assert page.status_code == 200 and "Connected" in page.text
+        rest, errors = process.communicate(timeout=300)
+    assert process.returncode == 0, errors
+    assert "published serving snapshot" in rest
+    account = world.account(2)
+    assert account["registered"] and world.stored_polar_id("proc-user") == account["x_user_id"]
+    assert "proc-user" in world.pipeline.instance.get_dynamic_partitions(USERS_PARTITIONS_NAME)
+    assert world.raw_sleep_days("proc-user") == world.served_sleep_days(account["access_token"])
