@@ -222,6 +222,60 @@ def _cmd_sql(args: argparse.Namespace) -> int:
     return sql_main(get_settings().snapshots_dir, args.statement, args.format, args.output)
 
 
+def _confirmed(question: str, assume_yes: bool) -> bool:
+    """``--yes``, or a "y" typed at a terminal; without a terminal and without ``--yes``: no."""
+    if assume_yes:
+        return True
+    if not sys.stdin.isatty():
+        print(f"{question}\npolar-flow: not confirmed: pass --yes to run without a terminal", file=sys.stderr)
+        return False
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+def _cmd_users_delete(args: argparse.Namespace) -> int:
+    from polar_pipeline.user_deletion import UserDeletionError, confirmation_prompt, delete_user
+
+    settings = get_settings()
+    if not _confirmed(confirmation_prompt(settings, args.user), args.yes):
+        print("nothing deleted")
+        return 1
+    try:
+        report = delete_user(settings, args.user, deregister=not args.keep_registration)
+    except UserDeletionError as error:
+        print(f"polar-flow: error: {error}", file=sys.stderr)
+        return 1
+    print(report.describe())
+    return 0
+
+
+def _cmd_backup(args: argparse.Namespace) -> int:
+    from polar_pipeline.backup import BackupError, backup
+
+    try:
+        report = backup(get_settings(), args.path, include_key=not args.without_key)
+    except BackupError as error:
+        print(f"polar-flow: error: {error}", file=sys.stderr)
+        return 1
+    print(report.describe())
+    return 0
+
+
+def _cmd_restore(args: argparse.Namespace) -> int:
+    from polar_pipeline.backup import BackupError, restore, restore_prompt
+
+    settings = get_settings()
+    try:
+        if not _confirmed(restore_prompt(settings, args.path), args.yes):
+            print("nothing restored")
+            return 1
+        report = restore(settings, args.path)
+    except BackupError as error:
+        print(f"polar-flow: error: {error}", file=sys.stderr)
+        return 1
+    print(report.describe())
+    return 0
+
+
 def _cmd_connect(args: argparse.Namespace) -> int:
     from polar_pipeline.oauth import run_connect
 
@@ -296,6 +350,18 @@ def _add_users(sub: Subcommands) -> None:
     zone.add_argument("--user", required=True, type=cli_args.user_id, help="user id")
     zone.add_argument("zone", type=cli_args.time_zone, help="an IANA time zone, e.g. Europe/Helsinki")
     zone.set_defaults(command_parser=zone)
+    delete = users_sub.add_parser(
+        "delete",
+        help="de-register the user at AccessLink and remove everything of theirs (rows, samples, keys, runs)",
+    )
+    delete.add_argument("--user", required=True, type=cli_args.user_id, help="user id")
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    delete.add_argument(
+        "--keep-registration",
+        action="store_true",
+        help="do not de-register at AccessLink (the person revoked the access already)",
+    )
+    delete.set_defaults(command_parser=delete, handler=_cmd_users_delete)
     users.set_defaults(handler=_cmd_users)
 
 
@@ -449,6 +515,23 @@ def _add_status(sub: Subcommands) -> None:
     status.set_defaults(handler=_cmd_status, command_parser=status)
 
 
+def _add_backup(sub: Subcommands) -> None:
+    backup = sub.add_parser(
+        "backup", help="a consistent copy of everything under POLAR_HOME, while the pipeline runs"
+    )
+    backup.add_argument("path", type=Path, help="a new (or empty) folder for the backup")
+    backup.add_argument(
+        "--without-key", action="store_true", help="leave out the key that decrypts the Polar tokens"
+    )
+    backup.set_defaults(handler=_cmd_backup, command_parser=backup)
+    restore = sub.add_parser(
+        "restore", help="verify a backup and bring it back (the current home is moved aside, not deleted)"
+    )
+    restore.add_argument("path", type=Path, help="a folder written by `polar-flow backup`")
+    restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    restore.set_defaults(handler=_cmd_restore, command_parser=restore)
+
+
 def _add_demo(sub: Subcommands) -> None:
     demo = sub.add_parser("demo", help="simulator + 3 users + history + materialize + API + Dagster UI")
     demo.set_defaults(handler=_cmd_demo, command_parser=demo)
@@ -467,6 +550,7 @@ SUBCOMMANDS = (
     _add_dev,
     _add_dagster,
     _add_sql,
+    _add_backup,
     _add_demo,
 )
 """One builder per subcommand, in the order ``--help`` lists them; a new command adds its own."""

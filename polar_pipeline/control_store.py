@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -108,6 +108,54 @@ def load_or_create_key(key_file: Path, env_key: str = "") -> bytes:
     with os.fdopen(fd, "wb") as handle:
         handle.write(key)
     return key
+
+
+def delete_matching_rows(path: Path, matches: Mapping[str, Collection[str]]) -> dict[str, int]:
+    """Delete, in one transaction, every row of every table in the SQLite file ``path`` whose column named
+    like a key of ``matches`` holds one of that key's values; returns the rows deleted per table.
+
+    The tables come from the file's own schema, so a table added later (with a ``user_id`` or ``key_id``
+    column) is covered without naming it here. ``secure_delete`` overwrites the deleted rows' bytes, and
+    the WAL is checkpointed afterwards so that no older copy of the pages lingers in it (as far as no
+    reader holds it open at that moment). A missing file has nothing to delete.
+    """
+    if not path.exists():
+        return {}
+    deleted: dict[str, int] = {}
+    con = sqlite3.connect(path, timeout=30, isolation_level=None)
+    try:
+        con.execute("PRAGMA secure_delete = ON")
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            tables = [
+                str(name)
+                for (name,) in con.execute(
+                    "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+                    "ORDER BY name"
+                )
+            ]
+            for table in tables:
+                columns = {str(row[1]) for row in con.execute(f'PRAGMA table_info("{table}")')}
+                wanted = [
+                    (column, list(values))
+                    for column, values in matches.items()
+                    if column in columns and values
+                ]
+                if not wanted:
+                    continue
+                condition = " OR ".join(
+                    f'"{column}" IN ({", ".join("?" * len(values))})' for column, values in wanted
+                )
+                params = [value for _, values in wanted for value in values]
+                deleted[table] = con.execute(f'DELETE FROM "{table}" WHERE {condition}', params).rowcount
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        con.close()
+    return deleted
 
 
 class ControlTables:

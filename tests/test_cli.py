@@ -333,3 +333,23 @@ def test_backfill_rebuilds_exactly_its_days_in_one_run_and_publishes(
     assert len({match["step"] for match in steps}) == total
     assert {match["outcome"] for match in steps} == {"ok"}
     assert f"pipeline_job: success, {total} steps: {total} ok in " in captured.err
+
+
+def test_destructive_commands_ask_first_and_do_nothing_without_a_yes(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without a terminal and without --yes, `users delete` and `restore` refuse and change nothing."""
+    (user,) = pipeline.add_users(1)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    assert cli.main(["users", "delete", "--user", user]) == 1
+    err = capsys.readouterr().err
+    assert f"Delete user {user} for good?" in err and "pass --yes" in err
+    assert user in pipeline.instance.get_dynamic_partitions("users")
+    # A folder that is no backup: a clear error naming the problem, exit 1, the home untouched.
+    assert cli.main(["restore", str(pipeline.settings.home_dir), "--yes"]) == 1
+    assert "no manifest.json" in capsys.readouterr().err
+    # With --yes the user goes: de-registered at the simulator, partition removed.
+    assert cli.main(["users", "delete", "--user", user, "--yes"]) == 0
+    assert user not in pipeline.instance.get_dynamic_partitions("users")
+    account = next(a for a in pipeline.sim("GET", "/sim/users") if str(a["x_user_id"]) == user)
+    assert account["registered"] is False

@@ -159,6 +159,20 @@ def publish_snapshot(
     return SnapshotInfo(generation=generation, path=final_path, published_at=published_at)
 
 
+def remove_generations_before(snapshots_dir: Path, generation: int) -> list[int]:
+    """Unlink every generation older than ``generation`` (after deleting data they still hold).
+
+    The same unlink a publish does when it prunes: a reader that has one of them open keeps reading it until
+    it closes it, and readers that start now follow ``CURRENT.json`` to a newer one.
+    """
+    removed = [old for old in _existing_generations(snapshots_dir) if old < generation]
+    for old in removed:
+        (snapshots_dir / generation_file_name(old)).unlink(missing_ok=True)
+    if removed:
+        _fsync_dir(snapshots_dir)
+    return removed
+
+
 def _remove_leftovers(snapshots_dir: Path) -> None:
     """Delete what a killed publish left: hidden temporary files (a copy, its WAL, a pointer) nobody reads.
 
