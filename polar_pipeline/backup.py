@@ -49,6 +49,7 @@ import duckdb
 
 from polar_pipeline.connections import open_control_store
 from polar_pipeline.defs.requests.sensors import IN_PROGRESS
+from polar_pipeline.failures import OperationFailed
 from polar_pipeline.migrate import LAYOUT_VERSION, Migration, layout_version, migrate_home
 from polar_pipeline.operations import PID_TAG
 from polar_pipeline.orchestration.home import MARKER, prepare_dagster_home
@@ -78,7 +79,7 @@ WAREHOUSE_PAUSE = "backup:warehouse-copying"
 """Test seam: passed once the warehouse copy has begun, while the backup holds the warehouse."""
 
 
-class BackupError(RuntimeError):
+class BackupError(OperationFailed):
     """A backup could not be made; nothing was left at the target."""
 
 

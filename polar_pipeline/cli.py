@@ -18,6 +18,7 @@ from typing import Any, TypeAlias
 
 from polar_pipeline import cli_args
 from polar_pipeline.cli_args import ArgumentProblem
+from polar_pipeline.failures import OperationFailed
 from polar_pipeline.settings import get_settings
 
 
@@ -233,46 +234,31 @@ def _confirmed(question: str, assume_yes: bool) -> bool:
 
 
 def _cmd_users_delete(args: argparse.Namespace) -> int:
-    from polar_pipeline.user_deletion import UserDeletionError, confirmation_prompt, delete_user
+    from polar_pipeline.user_deletion import confirmation_prompt, delete_user
 
     settings = get_settings()
     if not _confirmed(confirmation_prompt(settings, args.user), args.yes):
         print("nothing deleted")
         return 1
-    try:
-        report = delete_user(settings, args.user, deregister=not args.keep_registration)
-    except UserDeletionError as error:
-        print(f"polar-flow: error: {error}", file=sys.stderr)
-        return 1
-    print(report.describe())
+    print(delete_user(settings, args.user, deregister=not args.keep_registration).describe())
     return 0
 
 
 def _cmd_backup(args: argparse.Namespace) -> int:
-    from polar_pipeline.backup import BackupError, backup
+    from polar_pipeline.backup import backup
 
-    try:
-        report = backup(get_settings(), args.path, include_key=not args.without_key)
-    except BackupError as error:
-        print(f"polar-flow: error: {error}", file=sys.stderr)
-        return 1
-    print(report.describe())
+    print(backup(get_settings(), args.path, include_key=not args.without_key).describe())
     return 0
 
 
 def _cmd_restore(args: argparse.Namespace) -> int:
-    from polar_pipeline.backup import BackupError, restore, restore_prompt
+    from polar_pipeline.backup import restore, restore_prompt
 
     settings = get_settings()
-    try:
-        if not _confirmed(restore_prompt(settings, args.path), args.yes):
-            print("nothing restored")
-            return 1
-        report = restore(settings, args.path)
-    except BackupError as error:
-        print(f"polar-flow: error: {error}", file=sys.stderr)
+    if not _confirmed(restore_prompt(settings, args.path), args.yes):
+        print("nothing restored")
         return 1
-    print(report.describe())
+    print(restore(settings, args.path).describe())
     return 0
 
 
@@ -582,6 +568,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, KeyError) as exc:
         print(f"polar-flow: error: {exc}", file=sys.stderr)
         return 2
+    except OperationFailed as failure:
+        print(f"polar-flow: error: {failure}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

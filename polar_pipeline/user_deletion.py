@@ -42,6 +42,7 @@ from polar_pipeline.connections import accesslink_client, open_control_store
 from polar_pipeline.control_store import StoredUser, UnknownUser, delete_matching_rows, validate_user_id
 from polar_pipeline.defs.requests.sensors import IN_PROGRESS
 from polar_pipeline.defs.serving.sensors import PUBLISH_JOB
+from polar_pipeline.failures import OperationFailed
 from polar_pipeline.operations import PID_TAG, publish, recover_abandoned_runs
 from polar_pipeline.orchestration.home import dagster_instance
 from polar_pipeline.orchestration.partitions import USERS_PARTITIONS_NAME
@@ -59,7 +60,7 @@ DEREGISTER_TIMEOUT_SECONDS = 15.0
 DEREGISTER_RETRIES = 2
 
 
-class UserDeletionError(RuntimeError):
+class UserDeletionError(OperationFailed):
     """The deletion did not start or did not finish; the message says what to do."""
 
 

@@ -3,9 +3,9 @@
 Each model has a YAML file beside its SQL (``marts/baselines.yml`` next to ``marts/baselines.sql``), and the
 raw tables are described in ``sources.yml``; docs/sql.md is generated from them. A test is declared on a
 column (``not_null``, ``unique``, ``accepted_range``, ``accepted_values``) or on the relation (``unique`` over
-the grain, ``expression_is_true``). ``error`` tests guard the table itself (a duplicate grain, a broken
-invariant) and block downstream assets when they fail; ``warn`` tests report unusual values without halting
-anything, since one person's odd night must not stop everyone else's partitions.
+the grain, ``expression_is_true``, ``no_day_gaps``). ``error`` tests guard the table itself (a duplicate
+grain, a broken invariant) and block downstream assets when they fail; ``warn`` tests report unusual values
+(and gaps) without halting anything, since one person's odd night must not stop everyone else's partitions.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from typing import Any, Literal
 import yaml
 
 Severity = Literal["error", "warn"]
-TestKind = Literal["not_null", "unique", "accepted_range", "accepted_values", "expression_is_true"]
+TestKind = Literal[
+    "not_null", "unique", "accepted_range", "accepted_values", "expression_is_true", "no_day_gaps"
+]
 
 DEFAULT_SEVERITY: Mapping[str, Severity] = {
     "not_null": "error",
@@ -27,9 +29,10 @@ DEFAULT_SEVERITY: Mapping[str, Severity] = {
     "expression_is_true": "error",
     "accepted_range": "warn",
     "accepted_values": "warn",
+    "no_day_gaps": "warn",
 }
 COLUMN_TESTS = ("not_null", "unique", "accepted_range", "accepted_values")
-RELATION_TESTS = ("unique", "expression_is_true")
+RELATION_TESTS = ("unique", "expression_is_true", "no_day_gaps")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -67,6 +70,22 @@ class DataTest:
                 f"SELECT {keys}, count(*) AS copies FROM {relation} WHERE {where} "
                 f"GROUP BY {keys} HAVING count(*) > 1"
             )
+        if self.kind == "no_day_gaps":
+            # The (user, day) pairs of the slice, between the user's first and last day anywhere in the
+            # relation, that have no row: a gap opens inside someone's history. ``where`` names only
+            # user_id and day, so it filters the candidate pairs as it would filter rows.
+            return f"""
+                WITH present AS (SELECT DISTINCT user_id, day FROM {relation}),
+                bounds AS (SELECT user_id, min(day) AS low, max(day) AS high FROM present GROUP BY 1),
+                candidates AS (
+                    SELECT user_id, CAST(unnest(generate_series(low, high, INTERVAL 1 DAY)) AS DATE) AS day
+                    FROM bounds
+                )
+                SELECT user_id, day FROM candidates AS c
+                WHERE ({where}) AND NOT EXISTS (
+                    SELECT 1 FROM present AS p WHERE p.user_id = c.user_id AND p.day = c.day
+                )
+            """
         if self.kind == "not_null":
             condition = f"{column} IS NULL"
         elif self.kind == "accepted_range":
@@ -185,7 +204,7 @@ def _test(path: Path, spec: object, allowed: Sequence[str], column: str | None) 
             severity="error",
             description=f"one row per {', '.join(keys)}",
         )
-    if arguments in (None, {}) and kind in ("not_null", "unique"):
+    if arguments in (None, {}) and kind in ("not_null", "unique", "no_day_gaps"):
         arguments = {}
     if not isinstance(arguments, dict):
         raise ContractError(f"{path}: the arguments of {kind} on {where} are a mapping")
@@ -231,6 +250,15 @@ def _test(path: Path, spec: object, allowed: Sequence[str], column: str | None) 
             severity,
             f"{column} in {', '.join(map(str, values))} (or NULL)",
             values=tuple(values),
+        )
+    if kind == "no_day_gaps":
+        _only_keys(path, arguments, {"severity"}, f"no_day_gaps on {where}")
+        return DataTest(
+            "no_day_gaps",
+            "no_day_gaps",
+            ("user_id", "day"),
+            severity,
+            "no day without a row between a user's first and last day (a gap in the data)",
         )
     _only_keys(path, arguments, {"name", "expression", "description", "severity"}, f"{kind} on {where}")
     name, expression, text = arguments.get("name"), arguments.get("expression"), arguments.get("description")

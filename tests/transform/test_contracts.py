@@ -283,3 +283,33 @@ def test_one_users_bad_values_halt_none_of_the_other_users_partitions(
     assert len(quarantined) == 1 and "sleep_score" in quarantined[0][0]
     assert rows == {bad_user: days, good_user: days}
     assert scores == {untypable: None, odd: 0}
+
+
+def test_no_day_gaps_finds_the_missing_days_inside_each_users_history(tmp_path: Path) -> None:
+    """A day without a row between a user's first and last day is a gap, even when the slice has no row."""
+    from polar_pipeline.sqlmodels.contracts import DataTest
+    from polar_pipeline.warehouse.slices import UserDaySlice
+
+    test = DataTest("no_day_gaps", "no_day_gaps", ("user_id", "day"), "warn", "gaps")
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (user_id VARCHAR, day DATE, v INTEGER)")
+    days = {"a": [1, 2, 4, 5], "b": [1, 6], "c": [3]}
+    con.executemany(
+        "INSERT INTO t VALUES (?, ?, 0)",
+        [
+            (
+                user,
+                date(2026, 3, n),
+            )
+            for user, ns in days.items()
+            for n in ns
+        ],
+    )
+    everything = evaluate_tests(con, "t", [test])[0]
+    assert everything.failing == 1 + 4 and everything.failing_by_user == {"a": 1, "b": 4}
+    window = UserDaySlice(("a", "b", "c"), date(2026, 3, 3), date(2026, 3, 4))
+    (outcome,) = evaluate_tests(con, "t", [test], window)
+    assert outcome.failing_by_user == {"a": 1, "b": 2}  # b has no row in the slice, and still a gap
+    assert not test.blocking
+    edge = UserDaySlice(("a",), date(2026, 3, 5), date(2026, 3, 9))
+    assert evaluate_tests(con, "t", [test], edge)[0].failing == 0  # after the last day is no gap
