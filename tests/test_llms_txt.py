@@ -42,5 +42,5 @@ def test_it_indexes_every_doc_and_carries_readme_api_tables_and_methods() -> Non
 def test_the_api_serves_it(api: httpx.Client) -> None:
     response = httpx.get(f"{api.base_url}/llms.txt", timeout=10)
     assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/markdown")
+    assert response.headers["content-type"].startswith("text/plain")
     assert response.text == LLMS_TXT.read_text()

@@ -15,4 +15,4 @@ def llms_txt() -> PlainTextResponse:
     """README, API, tables and methods in one text file (the llms.txt convention)."""
     if not LLMS_TXT.exists():
         return PlainTextResponse("llms.txt is not installed with this copy of polar-flow\n", status_code=404)
-    return PlainTextResponse(LLMS_TXT.read_text(), media_type="text/markdown; charset=utf-8")
+    return PlainTextResponse(LLMS_TXT.read_text())

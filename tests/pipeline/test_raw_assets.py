@@ -11,6 +11,7 @@ from pathlib import Path
 
 from polar_pipeline.accesslink import AccessLinkClient
 from polar_pipeline.operations import publish, sync
+from polar_pipeline.sync_outcomes import SyncOutcomes
 from tests.conftest import Pipeline
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,6 +64,12 @@ def test_faults_end_with_good_records_stored_once_and_bad_ones_quarantined(pipel
         },
     )
     today = pipeline.sim_today()
+    # Bad records arrived: quarantined with their reasons, and the blocking arrival check stopped the run
+    # before the marts. The same sync again (what the retry sensor does) passes: nothing new is bad.
+    first = sync(pipeline.settings, days=28, until=today, instance=pipeline.instance)
+    assert not first.success
+    failures = SyncOutcomes(pipeline.settings.control_store_path).states()[user]
+    assert failures.failing and "quarantined on arrival" in (failures.last_error or "")
     assert sync(pipeline.settings, days=28, until=today, instance=pipeline.instance).success
     corrupted = {(entry["stream"], entry["key"]) for entry in pipeline.sim("GET", "/sim/faults/log")}
     assert corrupted, "the fault rates should have corrupted some records"
