@@ -7,6 +7,7 @@ import dagster as dg
 from polar_pipeline.defs.serving import definitions as serving
 from polar_pipeline.defs.serving.sensors import PUBLISH_JOB
 from polar_pipeline.settings import get_settings
+from tests.support.instances import ephemeral_instance
 
 publish_after_successful_run, publish_after_failed_run = serving.build_defs(get_settings()).sensors or []
 
@@ -14,7 +15,7 @@ publish_after_successful_run, publish_after_failed_run = serving.build_defs(get_
 def evaluate(
     job_name: str, sensor: dg.SensorDefinition = publish_after_successful_run, failed: bool = False
 ) -> dg.RunRequest | dg.SkipReason:
-    with dg.instance_for_test() as instance:
+    with ephemeral_instance() as instance:
         run = instance.create_run_for_job(
             job_def=dg.GraphDefinition(name=job_name, node_defs=[]).to_job(), run_id=None
         )

@@ -53,10 +53,11 @@ def test_the_daily_schedule_asks_for_every_user_and_the_last_three_days_in_one_r
     users = ["ann", "bob", "cy", "dee"]
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(USERS_PARTITIONS_NAME, users)
-        context = dg.build_schedule_context(
+        # The context enters an instance of its own from the ref: `with` closes it (else it stays "current").
+        with dg.build_schedule_context(
             instance=instance, scheduled_execution_time=datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
-        )
-        requests = list(schedule.evaluate_tick(context).run_requests or [])
+        ) as context:
+            requests = list(schedule.evaluate_tick(context).run_requests or [])
         assert len(requests) == 1
         (request,) = requests
         days = [TEST_TODAY - timedelta(days=n) for n in (2, 1, 0)]
@@ -69,7 +70,8 @@ def test_no_users_no_run() -> None:
     settings = Settings()
     schedule = build_definitions(settings).resolve_schedule_def(DAILY_REFRESH)
     with dg.instance_for_test() as instance:
-        result = schedule.evaluate_tick(dg.build_schedule_context(instance=instance))
+        with dg.build_schedule_context(instance=instance) as context:
+            result = schedule.evaluate_tick(context)
         assert not result.run_requests
         assert "no users" in (result.skip_message or "")
 

@@ -31,6 +31,7 @@ from polar_pipeline.orchestration.partitions import USERS_PARTITIONS_NAME, user_
 from polar_pipeline.settings import Settings
 from polar_pipeline.sync_requests import InvalidTransition, Status, SyncRequest, SyncRequestQueue
 from tests.conftest import TEST_TODAY
+from tests.support.instances import ephemeral_instance
 
 
 @pytest.fixture
@@ -215,8 +216,9 @@ class SensorBench:
 
 @pytest.fixture(scope="module")
 def instance() -> Iterator[dg.DagsterInstance]:
-    """One test instance for the module (each costs seconds); each test has its own user in it."""
-    with dg.instance_for_test() as instance:
+    """One in-memory instance for the module; each test has its own user in it (tests/support/instances.py
+    says why it is not ``instance_for_test``)."""
+    with ephemeral_instance() as instance:
         yield instance
 
 
