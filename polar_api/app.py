@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from polar_api.auth import authorize, install_auth
 from polar_api.errors import ERROR_RESPONSES
+from polar_api.mcp.server import mount_http
 from polar_api.response_cache import ResponseCache
 from polar_api.routers import (
     activity,
@@ -81,4 +82,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in USER_ROUTERS:
         api_v1.include_router(router)
     app.include_router(api_v1)
+    mount_http(app, settings, reader, app.state.key_guard)  # /mcp: the same keys and limits, never cached
     return app

@@ -15,6 +15,7 @@ from polar_api.read.time_zones import time_zones
 from polar_api.read.users import known_users
 from polar_pipeline import clock
 from polar_pipeline.control_store import USER_ID_PATTERN
+from polar_pipeline.settings import Settings
 from polar_pipeline.warehouse.snapshot import SnapshotReader, generation_memo
 
 GENERATION_HEADER = "X-Snapshot-Generation"
@@ -101,10 +102,18 @@ AsOfDay = Annotated[
 """An optional ``day`` query parameter, validated like ``LocalDay``."""
 
 
+def local_today(settings: Settings, cursor: duckdb.DuckDBPyConnection, user_id: str) -> date:
+    """The user's own date now (their zone from the snapshot), else the machine's (``clock.today``).
+
+    Without a request, so the MCP tools (``polar_api.mcp``) count their windows exactly as the routes do.
+    """
+    zones: dict[str, str] = per_generation(cursor, "time_zones", time_zones)
+    return clock.today(settings, zones.get(user_id))
+
+
 def user_today(request: Request, cursor: duckdb.DuckDBPyConnection, user_id: str) -> date:
     """The user's own date now (their zone from the snapshot), else the machine's (``clock.today``)."""
-    zones: dict[str, str] = per_generation(cursor, "time_zones", time_zones)
-    return clock.today(request.app.state.settings, zones.get(user_id))
+    return local_today(request.app.state.settings, cursor, user_id)
 
 
 def window_start(request: Request, cursor: duckdb.DuckDBPyConnection, user_id: str, days: int) -> date:

@@ -1,4 +1,4 @@
-"""``polar-flow``: the command line (simulator, users, keys, sync, backfill, publish, api, sql, dev, demo).
+"""``polar-flow``: the command line (simulator, users, keys, sync, backfill, publish, api, mcp, sql, …).
 
 Every argument is checked before a command does anything: values by the validators of ``cli_args`` (argparse
 ``type=``), checks across arguments or against the settings by the subcommand's ``check``. Either way a bad
@@ -199,6 +199,27 @@ def _cmd_api(args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level="info",
     )
+    return 0
+
+
+def _check_mcp(args: argparse.Namespace) -> None:
+    from polar_pipeline.connections import open_control_store
+    from polar_pipeline.control_store import UnknownUser
+
+    if args.user is None:
+        return
+    try:
+        open_control_store(get_settings()).get_user(args.user)
+    except UnknownUser:
+        raise ArgumentProblem(
+            "--user", f"unknown user {args.user!r}: connect it first (polar-flow connect or users add)"
+        ) from None
+
+
+def _cmd_mcp(args: argparse.Namespace) -> int:
+    from polar_api.mcp.server import run_stdio
+
+    run_stdio(get_settings(), args.user)  # stdout carries the protocol: nothing else may print to it
     return 0
 
 
@@ -447,6 +468,19 @@ def _add_api(sub: Subcommands) -> None:
     api.set_defaults(handler=_cmd_api, command_parser=api)
 
 
+def _add_mcp(sub: Subcommands) -> None:
+    mcp = sub.add_parser(
+        "mcp", help="the MCP server over stdin/stdout, for a local client like Claude Desktop (docs/mcp.md)"
+    )
+    mcp.add_argument(
+        "--user",
+        type=cli_args.user_id,
+        help="answer for this user only (a user_id naming another is refused); without it every call "
+        "must name its user",
+    )
+    mcp.set_defaults(handler=_cmd_mcp, command_parser=mcp, check=_check_mcp)
+
+
 def _add_dev(sub: Subcommands) -> None:
     dev = sub.add_parser("dev", help="dagster dev (webserver + daemon) with DAGSTER_HOME under POLAR_HOME")
     dev.add_argument("--host", default="127.0.0.1")
@@ -533,6 +567,7 @@ SUBCOMMANDS = (
     _add_publish,
     _add_keys,
     _add_api,
+    _add_mcp,
     _add_dev,
     _add_dagster,
     _add_sql,
