@@ -165,6 +165,7 @@ def _daily_refresh(workdir: Path, today: date, users: int) -> bool:
     with serve_asgi(app) as sim_url:
         os.environ.update(simulator_environment(sim_url, workdir / f"home-refresh-{users}"))
         os.environ["POLAR_HISTORY_START"] = (today - timedelta(days=30)).isoformat()
+        os.environ["POLAR_TODAY"] = today.isoformat()  # the refresh's days are the simulator's last three
         settings = Settings()
         instance = dagster_instance(settings)
         for sim_user in httpx.get(f"{sim_url}/sim/users", timeout=30).json():
