@@ -155,6 +155,27 @@ def _cmd_publish(_: argparse.Namespace) -> int:
     return 0 if publish(get_settings()) else 1
 
 
+def _check_import(args: argparse.Namespace) -> None:
+    import zipfile
+
+    if not (args.path.is_dir() or (args.path.is_file() and zipfile.is_zipfile(args.path))):
+        raise ArgumentProblem("path", f"{args.path}: not a Polar export (a .zip archive or unpacked folder)")
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from polar_pipeline.export_import import import_export, summary_lines
+    from polar_pipeline.progress import RunProgress, wanted
+
+    progress = RunProgress() if wanted(args.progress) else None
+    done = import_export(
+        get_settings(), args.user, args.path, publish_after=not args.no_publish, progress=progress
+    )
+    print("\n".join(summary_lines(done)))
+    if done.rebuild is not None and not done.rebuild.success:
+        return 1
+    return 0 if done.published is not False else 1
+
+
 def _cmd_keys(args: argparse.Namespace) -> int:
     from polar_pipeline.api_keys import DEFAULT_RATE_LIMIT_PER_MINUTE, ApiKeyStore, UnknownKey
 
@@ -427,6 +448,23 @@ def _add_backfill(sub: Subcommands) -> None:
     backfill.set_defaults(handler=_cmd_backfill, check=_check_backfill, command_parser=backfill)
 
 
+def _add_import(sub: Subcommands) -> None:
+    imp = sub.add_parser(
+        "import",
+        help="import a Polar account export (zip or folder) for a user, rebuild the days it touched, publish",
+        description=(
+            "Store a Polar account export's sessions, activity, sleep and Nightly Recharge as raw records "
+            "(source 'export'), rebuild the marts and analytics for the imported days plus 90 days after "
+            "them in one run (no AccessLink calls), then publish. The user need not have connected "
+            "AccessLink. The archive is kept under POLAR_HOME/imported/<user>/ (docs/polar-export.md)."
+        ),
+    )
+    imp.add_argument("path", type=Path, help="the export zip, or the folder it was unpacked into")
+    imp.add_argument("--user", required=True, type=cli_args.user_id, help="the user the export belongs to")
+    _add_run_options(imp)
+    imp.set_defaults(handler=_cmd_import, check=_check_import, command_parser=imp)
+
+
 def _add_publish(sub: Subcommands) -> None:
     pub = sub.add_parser("publish", help="publish a new serving snapshot")
     pub.set_defaults(handler=_cmd_publish, command_parser=pub)
@@ -564,6 +602,7 @@ SUBCOMMANDS = (
     _add_status,
     _add_sync,
     _add_backfill,
+    _add_import,
     _add_publish,
     _add_keys,
     _add_api,

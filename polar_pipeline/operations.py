@@ -28,7 +28,7 @@ HOST_TAG = "polar-flow/host"
 DEFAULT_SYNC_DAYS = 28
 
 
-def _process_tags() -> dict[str, str]:
+def process_tags() -> dict[str, str]:
     """Tags that let a later CLI run tell whether this in-process run's process is still alive."""
     return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
 
@@ -158,7 +158,7 @@ def sync(
     announce_other_runs(instance)
     job = build_definitions(settings).resolve_job_def(job_name)
     result = execute_watched(
-        job, instance=instance, listener=progress, run_config=QUIET_RUN_CONFIG, tags=tags | _process_tags()
+        job, instance=instance, listener=progress, run_config=QUIET_RUN_CONFIG, tags=tags | process_tags()
     )
     return SyncOutcome(
         run_id=result.run_id,
@@ -179,6 +179,6 @@ def publish(settings: Settings, *, instance: dg.DagsterInstance | None = None) -
     announce_other_runs(instance)
     job = build_definitions(settings).resolve_job_def(PUBLISH_JOB)
     result = job.execute_in_process(
-        run_config=QUIET_RUN_CONFIG, instance=instance, tags=_process_tags(), raise_on_error=False
+        run_config=QUIET_RUN_CONFIG, instance=instance, tags=process_tags(), raise_on_error=False
     )
     return bool(result.success)

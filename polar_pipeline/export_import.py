@@ -1,0 +1,247 @@
+"""``polar-flow import``: a Polar account export into the warehouse, the days it touched rebuilt, published.
+
+The export's records are stored like any other raw source (``polar_export.store_export``: one writer
+transaction per raw stream, ``source = 'export'``). Then ONE run of ``pipeline_job`` rebuilds the marts and
+the analytics for the user's imported days plus the trailing windows after them, without the raw ingest
+assets: AccessLink serves only the last ~28 days, and a user who never connected AccessLink has no token to
+fetch with. Such a user gets a ``users`` partition but no control-store row (no token is invented); the raw
+assets of later syncs skip a user whose token they cannot find, so the user exists for the warehouse,
+Dagster and the snapshot only. The archive itself is kept under ``$POLAR_HOME/imported/<user>/``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+
+from polar_pipeline import clock
+from polar_pipeline.control_store import UnknownUser
+from polar_pipeline.history import history_start
+from polar_pipeline.orchestration.home import dagster_instance
+from polar_pipeline.orchestration.partitions import USERS_PARTITIONS_NAME, range_tags
+from polar_pipeline.polar_export import ImportSummary, read_export, store_export
+from polar_pipeline.polar_export.archive import open_export
+from polar_pipeline.polar_export.importer import family_of
+from polar_pipeline.progress import EventListener, execute_watched
+from polar_pipeline.settings import Settings
+from polar_pipeline.warehouse.schema import ensure_raw_schema
+from polar_pipeline.warehouse.writer import connect_writer
+
+TRAILING_DAYS = 90
+"""Days after the last imported one that are rebuilt too: the longest trailing window (baselines, load)."""
+IMPORTED_DIR = "imported"
+
+
+@dataclass(frozen=True)
+class RebuildOutcome:
+    run_id: str
+    success: bool
+    first_day: date
+    last_day: date
+
+
+@dataclass(frozen=True)
+class ExportImport:
+    """Everything one import did, for the summary the CLI prints."""
+
+    user_id: str
+    files: dict[str, int]
+    """Archive members per family (the skipped families included)."""
+    stored: ImportSummary
+    before_axis_days: int
+    """Imported days before the day axis start: stored raw, but no partition rebuilds them."""
+    axis_start: date
+    new_partition: bool
+    has_token: bool
+    rebuild: RebuildOutcome | None
+    published: bool | None
+    generation: int | None
+    kept_at: Path
+
+
+def files_per_family(path: Path) -> dict[str, int]:
+    """How many members of each family the archive holds (names only: nothing is parsed)."""
+    with open_export(path) as archive:
+        return dict(Counter(family_of(member.basename) for member in archive.members()))
+
+
+def rebuild_range(
+    first: date | None, last: date | None, *, axis_start: date, today: date
+) -> tuple[date, date] | None:
+    """The imported days plus the trailing windows after them, clipped to the axis; None when none is left.
+
+    Days before the axis start have no partitions, but the windows of the axis days after them read them."""
+    if first is None or last is None:
+        return None
+    start = max(first, axis_start)
+    end = min(last + timedelta(days=TRAILING_DAYS), today)
+    return (start, end) if start <= end else None
+
+
+def derived_asset_keys(settings: Settings) -> list[dg.AssetKey]:
+    """The marts' and analytics' keys: what ``pipeline_job`` rebuilds from raw without fetching."""
+    from polar_pipeline.defs.requests.sensors import ANALYTICS_KEYS
+    from polar_pipeline.defs.transform.assets import table_keys
+    from polar_pipeline.defs.transform.definitions import model_graph
+
+    return [*table_keys(model_graph(settings)), *ANALYTICS_KEYS]
+
+
+def rebuild_user_days(
+    settings: Settings,
+    user_id: str,
+    first_day: date,
+    last_day: date,
+    *,
+    instance: dg.DagsterInstance,
+    progress: EventListener | None = None,
+) -> RebuildOutcome:
+    """ONE run of ``pipeline_job`` over the user's days, the derived assets only (no AccessLink calls)."""
+    from polar_pipeline.definitions import build_definitions
+    from polar_pipeline.defs.pipeline.definitions import PIPELINE_JOB
+    from polar_pipeline.operations import (
+        QUIET_RUN_CONFIG,
+        announce_other_runs,
+        process_tags,
+        recover_abandoned_runs,
+    )
+
+    recover_abandoned_runs(instance)
+    announce_other_runs(instance)
+    job = build_definitions(settings).resolve_job_def(PIPELINE_JOB)
+    subset = job.get_subset(asset_selection=set(derived_asset_keys(settings)))
+    result = execute_watched(
+        subset,
+        instance=instance,
+        listener=progress,
+        run_config=QUIET_RUN_CONFIG,
+        tags=range_tags(user_id, first_day, last_day) | process_tags(),
+    )
+    return RebuildOutcome(result.run_id, result.success, first_day, last_day)
+
+
+def keep_archive(settings: Settings, user_id: str, path: Path, at: datetime) -> Path:
+    """Keep the export at ``$POLAR_HOME/imported/<user>/<timestamp>-<name>`` (the samples stay in it)."""
+    target = settings.home_dir / IMPORTED_DIR / user_id / f"{at:%Y%m%dT%H%M%SZ}-{path.name}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        shutil.copytree(path, target)
+    else:
+        shutil.copy2(path, target)
+    return target
+
+
+def import_export(
+    settings: Settings,
+    user_id: str,
+    path: Path,
+    *,
+    publish_after: bool = True,
+    instance: dg.DagsterInstance | None = None,
+    progress: EventListener | None = None,
+) -> ExportImport:
+    """Read, store, keep, rebuild and publish one export for ``user_id`` (``ValueError``: not an export)."""
+    from polar_pipeline.operations import open_control_store, publish
+    from polar_pipeline.warehouse.snapshot import read_pointer
+
+    files = files_per_family(path)  # a path that is no export fails here, before anything is written
+    contents = read_export(path)
+    axis_start = history_start(settings)
+    now = datetime.now(UTC)
+    con = connect_writer(settings.warehouse_path)
+    try:
+        ensure_raw_schema(con)
+        stored = store_export(con, user_id, contents, fetched_at=now)
+    finally:
+        con.close()
+    kept_at = keep_archive(settings, user_id, path, now)
+
+    instance = instance or dagster_instance(settings)
+    new_partition = user_id not in instance.get_dynamic_partitions(USERS_PARTITIONS_NAME)
+    if new_partition:
+        instance.add_dynamic_partitions(USERS_PARTITIONS_NAME, [user_id])
+    try:
+        open_control_store(settings).get_user(user_id)  # a row there always holds a token
+        has_token = True
+    except UnknownUser:
+        has_token = False
+
+    days = rebuild_range(
+        contents.first_day, contents.last_day, axis_start=axis_start, today=clock.today(settings)
+    )
+    rebuild = None
+    if days is not None:
+        rebuild = rebuild_user_days(settings, user_id, *days, instance=instance, progress=progress)
+    published = None
+    if publish_after and (rebuild is None or rebuild.success):
+        published = publish(settings, instance=instance)
+    pointer = read_pointer(settings.snapshots_dir)
+    return ExportImport(
+        user_id=user_id,
+        files=files,
+        stored=stored,
+        before_axis_days=len({day for day in contents.days if day < axis_start}),
+        axis_start=axis_start,
+        new_partition=new_partition,
+        has_token=has_token,
+        rebuild=rebuild,
+        published=published,
+        generation=pointer.generation if pointer is not None else None,
+        kept_at=kept_at,
+    )
+
+
+def summary_lines(done: ExportImport) -> list[str]:
+    """What the CLI prints: per family, per stream, the days, the run and the snapshot."""
+    stored = done.stored
+    lines = [f"import for user {done.user_id}"]
+    lines.append(
+        "files read: " + ", ".join(f"{family} {count}" for family, count in sorted(done.files.items()))
+    )
+    for stream, counts in stored.stored.items():
+        lines.append(
+            f"  {stream}: {counts.received} records, {counts.changed} added or changed, "
+            f"{counts.received - counts.changed} already present (unchanged), "
+            f"{counts.quarantined} quarantined"
+        )
+    skipped = ", ".join(f"{family} {count}" for family, count in sorted(stored.skipped.items()))
+    lines.append(f"skipped families (not imported): {skipped or 'none'}")
+    if stored.first_day is None:
+        lines.append("days covered: none (the export holds no sessions, activity, sleep or recharge)")
+    else:
+        lines.append(f"days covered: {stored.first_day}..{stored.last_day}")
+    if done.before_axis_days:
+        lines.append(
+            f"{done.before_axis_days} imported day(s) lie before the day axis start {done.axis_start}: "
+            "stored raw but not in the marts; set POLAR_HISTORY_START earlier (then `polar-flow backfill`) "
+            "to bring them in"
+        )
+    if done.new_partition:
+        lines.append(f"user {done.user_id} added to the Dagster users partitions")
+    if not done.has_token:
+        lines.append(
+            f"user {done.user_id} has not connected AccessLink (no token): syncs skip its raw fetch; "
+            "its data comes from imports only"
+        )
+    if done.rebuild is None:
+        lines.append("rebuild: nothing to rebuild (no imported day on the day axis)")
+    else:
+        run = done.rebuild
+        lines.append(
+            f"rebuild run {run.run_id}: {'success' if run.success else 'FAILED'} "
+            f"days {run.first_day}..{run.last_day} (marts + analytics)"
+        )
+    if done.published is None:
+        failed = done.rebuild is not None and not done.rebuild.success
+        lines.append("not published" + (" (the rebuild failed)" if failed else ""))
+    else:
+        lines.append(
+            f"published serving snapshot generation {done.generation}" if done.published else "publish FAILED"
+        )
+    lines.append(f"export kept at {done.kept_at}")
+    return lines
