@@ -81,7 +81,8 @@ def new_user_requests(
 ) -> dg.SensorResult | dg.SkipReason:
     """First syncs for users of the control store that no run has tried yet and no API request covers."""
     store = open_control_store(settings)
-    tried = SyncOutcomes(settings.control_store_path).states()
+    outcomes = SyncOutcomes(settings.control_store_path)
+    tried = outcomes.states()
     requested = {request.user_id for request in SyncRequestQueue(settings.control_store_path).open_requests()}
     fresh = [
         user
@@ -91,7 +92,6 @@ def new_user_requests(
     if not fresh:
         return dg.SkipReason("every user has been synced at least once")
     known = set(instance.get_dynamic_partitions(USERS_PARTITIONS_NAME))
-    outcomes = SyncOutcomes(settings.control_store_path)
     days = day_range(settings, refresh_last_day(settings, now), DEFAULT_SYNC_DAYS)
     added: list[str] = []
     run_requests: list[dg.RunRequest] = []
