@@ -4,7 +4,8 @@ What changed since layout 1 (the first release):
 
 * the day axis starts at ``history-start`` (recorded once: the first day with data) instead of 2020-01-01;
 * derived tables whose columns changed (``marts.daily_metrics`` gained the night's start, end and heart
-  rate in layout 2, and the columns from sleep, activity, continuous heart rate and cardio load in layout 3)
+  rate in layout 2, the columns from sleep, activity, continuous heart rate and cardio load in layout 3, and
+  ``marts.exercises`` the export session a workout absorbed, ``export_exercise_id``, in layout 4)
   are rebuilt from raw for every user and day they cover; raw tables are never touched (missing ones, such
   as ``raw.continuous_heart_rate`` and ``raw.cardio_load`` of layout 3, are created empty);
 * per-sample series live in the sample store, which the next publish fills from raw (nothing to do here).
@@ -26,7 +27,7 @@ from polar_pipeline.warehouse.schema import ensure_raw_schema, raw_extent
 from polar_pipeline.warehouse.slices import existing_columns
 from polar_pipeline.warehouse.writer import connect_writer
 
-LAYOUT_VERSION = 3
+LAYOUT_VERSION = 4
 VERSION_FILE = "layout-version"
 
 

@@ -6,7 +6,8 @@
 -- with data (the endpoint answers one item per day for up to 180 days, before a new user's first record too),
 -- though inside the span its status is shown. exercise_count, exercise_seconds, training_load (sum of the sessions' loads: Training
 -- Load Pro cardio-load, else the legacy training_load) and cardio_load (cardio-load only) are 0 on days without
--- a workout; the polar_* columns are Polar's own daily cardio-load figures (polar_cardio_load, the day's load
+-- a workout, and count a workout that arrived both from AccessLink and from a Polar account export once
+-- (marts/counted_exercises.sql); the polar_* columns are Polar's own daily cardio-load figures (polar_cardio_load, the day's load
 -- as Polar summed it, next to strain, tolerance, their ratio and the status). hr_min_bpm, hr_avg_bpm,
 -- hr_max_bpm and hr_sample_count summarise the day's continuous heart-rate samples, no-signal readings (0)
 -- left out; hr_sample_count is NULL without a continuous-HR record and 0 when it had no reading. device_id is
@@ -46,7 +47,7 @@ workouts AS (
         sum(coalesce(cardio_load, 0) ORDER BY exercise_id) AS cardio_load,
         (list(device_id ORDER BY start_time_local, exercise_id) FILTER (WHERE device_id IS NOT NULL))[1]
             AS first_device_id
-    FROM staging.typed_slice('{{ ref("exercises") }}', $users, $first_day, $last_day)
+    FROM {{ ref('counted_exercises') }} AS counted
     GROUP BY user_id, day
 ),
 

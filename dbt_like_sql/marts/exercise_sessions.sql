@@ -4,7 +4,9 @@
 -- cardio load, else the legacy training_load, as daily_metrics sums it; heart_rate_zones is JSON text
 -- [{index, lower_limit_bpm, upper_limit_bpm, in_zone_seconds}] whichever key spelling Polar used; ascent_m and
 -- descent_m come from the altitude series (staging.exercises). Sentinels are NULL as in staging.exercises.
--- The model is named exercise_sessions because staging.exercises already holds that name; its table is
+-- A workout that arrived both from AccessLink and from a Polar account export is one row, the AccessLink one,
+-- whose export_exercise_id names the export row it absorbed (the rule is in marts/counted_exercises.sql and
+-- docs/polar-export.md). The model is named exercise_sessions because staging.exercises already holds that name; its table is
 -- marts.exercises.
 -- materialized: table
 -- alias: exercises
@@ -34,5 +36,6 @@ SELECT
     running_index,
     heart_rate_zones,
     has_samples,
-    has_route
-FROM staging.typed_slice('{{ ref("exercises") }}', $users, $first_day, $last_day)
+    has_route,
+    export_exercise_id
+FROM {{ ref('counted_exercises') }} AS counted

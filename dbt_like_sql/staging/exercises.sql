@@ -14,6 +14,10 @@
 -- noise below a metre does not add up: a rise or fall counts once the altitude has moved at least 1 m from the
 -- last level counted, and is then counted from there. NULL without an altitude series. A row that cannot be
 -- typed gets reject_reason (NULL when it typed fine) and is quarantined by the marts that read it.
+-- source says who wrote the row: 'accesslink' (the sync) or 'export' (polar-flow import of a Polar account
+-- export, exercise_id export:<sha1>). The same workout can arrive both ways; this view keeps both rows, and the
+-- marts count it once through the ephemeral model counted_exercises (docs/polar-export.md, "Workouts from both
+-- sources").
 -- Rows come from staging.raw_records (raw_day is the raw table's day, so a filter on it reaches the raw scan).
 -- materialized: view
 -- grain: user_id, exercise_id
@@ -22,6 +26,7 @@ WITH fields AS (
         user_id,
         exercise_id,
         raw_day,
+        source,
         raw_payload,
         json_type(p) AS payload_type,
         v[1] ->> '$' AS start_text,
@@ -270,6 +275,7 @@ SELECT
     exercise_id AS record_key,
     raw_day,
     exercise_id,
+    source,
     CASE WHEN device_type = 'VARCHAR' THEN device_text END AS device_id,
     CASE WHEN sport_type = 'VARCHAR' THEN sport_text END AS sport,
     CASE WHEN detailed_type = 'VARCHAR' THEN detailed_text END AS detailed_sport_info,
