@@ -1,5 +1,5 @@
 -- The workouts of the run's slice as every consumer counts them: each workout once, even when it arrived both
--- from the AccessLink sync and from a Polar account export (docs/polar-exported.md, "Workouts from both sources").
+-- from the AccessLink sync and from a Polar account export (docs/polar-export.md, "Workouts from both sources").
 -- The rule: an export row duplicates an AccessLink row of the same user when their local starts
 -- (start_time_local) are at most 60 s apart and their durations differ by at most 1 % of the AccessLink
 -- duration; if several AccessLink rows qualify, the nearest start wins (then the smaller exercise id).
