@@ -7,6 +7,7 @@ import random
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import pairwise
@@ -69,9 +70,9 @@ class Sim:
         )
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[Sim]:
-    """One simulator for the module; its three users registered 45 days ago so exercises are visible."""
+@contextmanager
+def running_sim() -> Iterator[Sim]:
+    """A simulator whose three users registered 45 days ago, so exercises are visible."""
     app = create_app(SimulatorConfig(seed=42, users=3, today=TODAY))
     with serve_asgi(app) as url, httpx.Client(base_url=url, timeout=30.0) as admin:
         users = admin.get("/sim/users").json()
@@ -83,6 +84,21 @@ def sim() -> Iterator[Sim]:
                 assert client.register_user(token, f"member-{user_id}").user is not None
         admin.post("/sim/clock", json={"today": TODAY.isoformat()}).raise_for_status()
         simulator.reset()
+        yield simulator
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[Sim]:
+    """One simulator for the module."""
+    with running_sim() as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def own_sim() -> Iterator[Sim]:
+    """A simulator of the test's own: nothing another test started (a slow fault still being answered)
+    can land in its request counts."""
+    with running_sim() as simulator:
         yield simulator
 
 
@@ -351,23 +367,23 @@ def match_logged_key(reject: Any, bad: dict[str, set[str]], baseline: dict[str, 
 # -- rate limits -----------------------------------------------------------------------------------------
 
 
-def test_pacing_keeps_under_a_tiny_limit_with_the_real_clock(clean_sim: Sim) -> None:
-    clean_sim.set_faults(short_limit=5, short_window_seconds=1.0)
-    clean_sim.admin.post("/sim/stats/reset").raise_for_status()  # fresh windows, starting now
+def test_pacing_keeps_under_a_tiny_limit_with_the_real_clock(own_sim: Sim) -> None:
+    own_sim.set_faults(short_limit=5, short_window_seconds=1.0)
+    own_sim.admin.post("/sim/stats/reset").raise_for_status()  # fresh windows, starting now
     slept: list[float] = []
 
     def sleep(seconds: float) -> None:
         slept.append(seconds)
         time.sleep(seconds)
 
-    token = clean_sim.tokens[USER]
+    token = own_sim.tokens[USER]
     started = time.monotonic()
-    with clean_sim.client(sleep=sleep) as client:
+    with own_sim.client(sleep=sleep) as client:
         for offset in range(20):
             day = TODAY - timedelta(days=offset % 28)
             client.fetch_sleep(token, day, day)
         assert client.requests_made == 20
-    stats = clean_sim.stats()
+    stats = own_sim.stats()
     assert stats["requests"] == 20 and stats["rate_limited"] == 0
     assert stats["max_in_short_window"] <= 5
     assert slept and time.monotonic() - started >= 3.0  # 20 requests at ≤ 5 per 1 s window
