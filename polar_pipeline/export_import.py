@@ -1,6 +1,6 @@
 """``polar-flow import``: a Polar account export into the warehouse, the days it touched rebuilt, published.
 
-The export's records are stored like any other raw source (``polar_export.store_export``: one writer
+The export's records are stored like any other raw source (``polar_export.importer.stream_export``: a writer
 transaction per raw stream, ``source = 'export'``). Then ONE run of ``pipeline_job`` rebuilds the marts and
 the analytics for the user's imported days plus the trailing windows after them, without the raw ingest
 assets: AccessLink serves only the last ~28 days, and a user who never connected AccessLink has no token to
@@ -13,20 +13,24 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 
 from polar_pipeline import clock
 from polar_pipeline.control_store import UnknownUser
 from polar_pipeline.history import history_start
 from polar_pipeline.orchestration.home import dagster_instance
 from polar_pipeline.orchestration.partitions import USERS_PARTITIONS_NAME, range_tags
-from polar_pipeline.polar_export import ImportSummary, read_export, store_export
+from polar_pipeline.polar_export import ImportSummary
 from polar_pipeline.polar_export.archive import open_export
-from polar_pipeline.polar_export.importer import family_of
+from polar_pipeline.polar_export.importer import family_of, stream_export
+from polar_pipeline.polar_export.samples import ExportSampleSink, commit_segments, known_export_samples
 from polar_pipeline.progress import EventListener, execute_watched
 from polar_pipeline.settings import Settings
 from polar_pipeline.warehouse.schema import ensure_raw_schema
@@ -62,6 +66,10 @@ class ExportImport:
     published: bool | None
     generation: int | None
     kept_at: Path
+    sample_sessions: int = 0
+    """Sessions whose series or route went to the sample store in this import (not those already there)."""
+    sample_rows: dict[str, int] = field(default_factory=dict)
+    """Rows per sample-store kind written by this import (a series or a route each)."""
 
 
 def files_per_family(path: Path) -> dict[str, int]:
@@ -150,15 +158,28 @@ def import_export(
     from polar_pipeline.warehouse.snapshot import read_pointer
 
     files = files_per_family(path)  # a path that is no export fails here, before anything is written
-    contents = read_export(path)
-    axis_start = history_start(settings)
     now = datetime.now(UTC)
-    con = connect_writer(settings.warehouse_path)
+    sink = ExportSampleSink(
+        settings.samples_dir, user_id, now, known_export_samples(settings.samples_dir, user_id)
+    )
+
+    @contextmanager
+    def writer() -> Iterator[duckdb.DuckDBPyConnection]:
+        con = connect_writer(settings.warehouse_path)
+        try:
+            ensure_raw_schema(con)
+            yield con
+        finally:
+            con.close()
+
     try:
-        ensure_raw_schema(con)
-        stored = store_export(con, user_id, contents, fetched_at=now)
+        stored = stream_export(writer, user_id, path, fetched_at=now, samples=sink)
+        sink.close()
+        with writer() as con:
+            sample_rows = commit_segments(con, sink)
     finally:
-        con.close()
+        sink.discard()  # whatever did not become a segment
+    axis_start = history_start(settings)
     kept_at = keep_archive(settings, user_id, path, now)
 
     instance = instance or dagster_instance(settings)
@@ -172,7 +193,7 @@ def import_export(
         has_token = False
 
     days = rebuild_range(
-        contents.first_day, contents.last_day, axis_start=axis_start, today=clock.today(settings)
+        stored.first_day, stored.last_day, axis_start=axis_start, today=clock.today(settings)
     )
     rebuild = None
     if days is not None:
@@ -185,7 +206,7 @@ def import_export(
         user_id=user_id,
         files=files,
         stored=stored,
-        before_axis_days=len({day for day in contents.days if day < axis_start}),
+        before_axis_days=len({day for day in stored.days if day < axis_start}),
         axis_start=axis_start,
         new_partition=new_partition,
         has_token=has_token,
@@ -193,6 +214,8 @@ def import_export(
         published=published,
         generation=pointer.generation if pointer is not None else None,
         kept_at=kept_at,
+        sample_sessions=sink.sessions,
+        sample_rows=sample_rows,
     )
 
 
@@ -211,6 +234,9 @@ def summary_lines(done: ExportImport) -> list[str]:
         )
     skipped = ", ".join(f"{family} {count}" for family, count in sorted(stored.skipped.items()))
     lines.append(f"skipped families (not imported): {skipped or 'none'}")
+    if done.sample_rows:
+        kinds = ", ".join(f"{kind} {rows}" for kind, rows in sorted(done.sample_rows.items()))
+        lines.append(f"sample store: {done.sample_sessions} session(s) added ({kinds} rows)")
     if stored.first_day is None:
         lines.append("days covered: none (the export holds no sessions, activity, sleep or recharge)")
     else:

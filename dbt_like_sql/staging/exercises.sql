@@ -90,7 +90,9 @@ WITH fields AS (
         v[15] ->> '$' AS has_route_text,
         -- The sample series are read apart from the one parse above: only has_samples and the altitude
         -- totals need them, and a model that selects neither skips this (a workout's series are ~100 kB).
-        coalesce(json_array_length(p, '$.samples') > 0, false) AS has_samples,
+        -- An imported session's series are in the sample store; its payload lists their types.
+        coalesce(json_array_length(p, '$.samples') > 0, false)
+            OR coalesce(json_array_length(p, '$.export_sample_types') > 0, false) AS has_samples,
         list_filter(
             list_transform(
                 string_split(

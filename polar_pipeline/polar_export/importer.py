@@ -1,15 +1,17 @@
-"""Read a whole export into raw records per stream, then store them like any other source.
+"""Read an export into raw records per stream and store them like any other source.
 
-``read_export`` opens the archive, walks its members in name order (zip and unpacked folder read alike) and
-parses one JSON member at a time; only the mapped summaries are kept, never the archive. Members of the
-families the pipeline does not type yet are counted per family in ``skipped``. An unreadable member or
+``iter_export`` opens the archive, walks its members in name order (zip and unpacked folder read alike) and
+parses one JSON member at a time; only the mapped summaries are kept, never the archive. ``stream_export``
+stores them in bounded batches as they come (the import); ``read_export`` collects them (tests). Members
+of the families the pipeline does not type yet are counted per family in ``skipped``. An unreadable member or
 record becomes a quarantine row (file name and reason) and the import goes on.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -17,7 +19,7 @@ from typing import Any
 
 import duckdb
 
-from polar_pipeline.polar_export import activity, recharge, sessions, sleep
+from polar_pipeline.polar_export import activity, heart_rate, recharge, sessions, sleep
 from polar_pipeline.polar_export.archive import (
     ExportArchive,
     Member,
@@ -25,6 +27,7 @@ from polar_pipeline.polar_export.archive import (
     open_export,
     parse_export_json,
 )
+from polar_pipeline.polar_export.samples import ExportSampleSink
 from polar_pipeline.polar_export.values import FileProblem, RecordError, quarantine_file, quarantine_record
 from polar_pipeline.warehouse.raw_store import (
     QuarantineRecord,
@@ -37,11 +40,13 @@ from polar_pipeline.warehouse.raw_store import (
 SOURCE = "export"
 """The ``source`` column of rows the importer writes."""
 
-STREAMS = (sessions.STREAM, activity.STREAM, sleep.STREAM, recharge.STREAM)
+STREAMS = (sessions.STREAM, activity.STREAM, sleep.STREAM, recharge.STREAM, heart_rate.STREAM)
+
+BATCH_BYTES = 32 * 1024 * 1024
+"""Payload bytes per stream held before ``stream_export`` writes them (bounds memory on a long export)."""
 
 SKIPPED_FAMILIES: tuple[tuple[str, str], ...] = (
     ("training-target-", "training_target"),
-    ("247ohr_", "247ohr"),
     ("ppi_samples_", "ppi_samples"),
     ("sleep_wake_", "sleep_wake"),
     ("nightly_recovery_blob_", "nightly_recovery_blob"),
@@ -62,13 +67,22 @@ SKIPPED_FAMILIES: tuple[tuple[str, str], ...] = (
 
 
 @dataclass
+class MemberRecords:
+    """What one member (or, for sleep, the joined result and score files) gave one raw stream."""
+
+    stream: str
+    records: list[RawRecord] = field(default_factory=list)
+    rejects: list[QuarantineRecord] = field(default_factory=list)
+
+
+@dataclass
 class ExportContents:
-    """What one export holds for the raw streams, and what was left aside."""
+    """What one export holds for the raw streams, and what was left aside (``read_export``: all in memory)."""
 
     records: dict[str, list[RawRecord]] = field(default_factory=lambda: {s: [] for s in STREAMS})
     rejects: dict[str, list[QuarantineRecord]] = field(default_factory=lambda: {s: [] for s in STREAMS})
     skipped: Counter[str] = field(default_factory=Counter)
-    """Members not imported, counted per family (e.g. ``{"247ohr": 11, "training_target": 3}``)."""
+    """Members not imported, counted per family (e.g. ``{"ppi_samples": 11, "training_target": 3}``)."""
 
     @property
     def days(self) -> list[date]:
@@ -85,12 +99,21 @@ class ExportContents:
 
 @dataclass(frozen=True)
 class ImportSummary:
-    """What ``store_export`` did, per raw stream, plus the skipped families and the day range imported."""
+    """What storing an export did, per raw stream, plus the skipped families and the days imported."""
 
     stored: dict[str, StoredCounts]
     skipped: dict[str, int]
-    first_day: date | None
-    last_day: date | None
+    days: frozenset[date]
+    json_bytes: int = 0
+    """Bytes of JSON members read and parsed (the skipped families not counted)."""
+
+    @property
+    def first_day(self) -> date | None:
+        return min(self.days, default=None)
+
+    @property
+    def last_day(self) -> date | None:
+        return max(self.days, default=None)
 
     @property
     def changed(self) -> int:
@@ -113,37 +136,69 @@ def family_of(basename: str) -> str:
         return "sleep_score"
     if recharge.is_recharge(basename):
         return "nightly_recovery"
+    if heart_rate.is_heart_rate_month(basename):
+        return "247ohr"
     return next((name for prefix, name in SKIPPED_FAMILIES if basename.startswith(prefix)), "other")
 
 
-def read_export(path: str | Path) -> ExportContents:
-    """Every record the export holds for the raw streams; ``ValueError`` if ``path`` is no export at all."""
-    contents = ExportContents()
-    sleep_results: dict[date, tuple[dict[str, Any], str]] = {}
-    sleep_scores: dict[date, tuple[dict[str, Any], str]] = {}
+@dataclass
+class _Reading:
+    """The state of one pass over an archive: sleep nights to join at the end, counters."""
+
+    samples: ExportSampleSink | None
+    skipped: Counter[str] = field(default_factory=Counter)
+    json_bytes: int = 0
+    sleep_results: dict[date, tuple[dict[str, Any], str]] = field(default_factory=dict)
+    sleep_scores: dict[date, tuple[dict[str, Any], str]] = field(default_factory=dict)
+
+
+def iter_export(
+    path: str | Path, samples: ExportSampleSink | None = None, reading: _Reading | None = None
+) -> Iterator[MemberRecords]:
+    """The export's records member by member (sleep last, once both of its files are read).
+
+    ``ValueError`` before anything is yielded if ``path`` is no export at all. Only one member's JSON is
+    in memory at a time; with a ``samples`` sink each session's series stream into it as it is read."""
+    state = reading or _Reading(samples)
     with open_export(path) as archive:
         for member in archive.members():
             family = family_of(member.basename)
             if family == "training_session":
-                _read_object(archive, member, sessions.STREAM, sessions.session_record, contents)
+                yield _read_session(archive, member, state)
             elif family == "activity":
-                _read_object(archive, member, activity.STREAM, activity.activity_record, contents)
+                yield _read_object(archive, member, activity.STREAM, activity.activity_record, state)
             elif family == "nightly_recovery":
-                for entry in _read_array(archive, member, recharge.STREAM, contents):
-                    _add(contents, recharge.STREAM, member.name, entry, recharge.recharge_record)
+                found = MemberRecords(recharge.STREAM)
+                for entry in _read_array(archive, member, found, state):
+                    _add(found, member.name, entry, recharge.recharge_record)
+                yield found
+            elif family == "247ohr":
+                yield _read_heart_rate(archive, member, state)
             elif family in ("sleep_result", "sleep_score"):
-                nights = sleep_results if family == "sleep_result" else sleep_scores
+                nights = state.sleep_results if family == "sleep_result" else state.sleep_scores
                 label = family.replace("_", " ")
-                for entry in _read_array(archive, member, sleep.STREAM, contents):
+                found = MemberRecords(sleep.STREAM)
+                for entry in _read_array(archive, member, found, state):
                     try:
                         nights[sleep.night_of(entry, label)] = (entry, member.name)
                     except RecordError as error:
-                        contents.rejects[sleep.STREAM].append(
-                            quarantine_record(sleep.STREAM, member.name, error, entry)
-                        )
+                        found.rejects.append(quarantine_record(sleep.STREAM, member.name, error, entry))
+                yield found
             else:
-                contents.skipped[family] += 1
-    _join_sleep(sleep_results, sleep_scores, contents)
+                state.skipped[family] += 1
+    yield _join_sleep(state.sleep_results, state.sleep_scores)
+
+
+def read_export(path: str | Path, samples: ExportSampleSink | None = None) -> ExportContents:
+    """Every record the export holds for the raw streams, in memory (tests, small exports).
+
+    ``ValueError`` if ``path`` is no export at all. ``import_export`` streams instead (``stream_export``)."""
+    contents = ExportContents()
+    reading = _Reading(samples)
+    for found in iter_export(path, samples, reading):
+        contents.records[found.stream].extend(found.records)
+        contents.rejects[found.stream].extend(found.rejects)
+    contents.skipped = reading.skipped
     for stream in STREAMS:
         contents.records[stream] = _last_per_key(contents.records[stream])
     return contents
@@ -152,29 +207,99 @@ def read_export(path: str | Path) -> ExportContents:
 def store_export(
     con: duckdb.DuckDBPyConnection, user_id: str, contents: ExportContents, *, fetched_at: datetime
 ) -> ImportSummary:
-    """Upsert the export's records for ``user_id`` (``source="export"``) and quarantine its rejects."""
+    """Upsert ``read_export``'s records for ``user_id`` (``source="export"``) and quarantine its rejects."""
     stored = {
-        stream: store_raw_batches(
-            con,
-            stream,
-            {user_id: RawBatch(records=contents.records[stream], rejects=contents.rejects[stream])},
-            source=SOURCE,
-            fetched_at=fetched_at,
-        )
+        stream: _store(con, user_id, stream, contents.records[stream], contents.rejects[stream], fetched_at)
         for stream in STREAMS
     }
-    return ImportSummary(stored, dict(contents.skipped), contents.first_day, contents.last_day)
+    return ImportSummary(stored, dict(contents.skipped), frozenset(contents.days))
 
 
-def _read_member(archive: ExportArchive, member: Member, stream: str, contents: ExportContents) -> Any | None:
+def stream_export(
+    connect: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]],
+    user_id: str,
+    path: str | Path,
+    *,
+    fetched_at: datetime,
+    samples: ExportSampleSink | None = None,
+    batch_bytes: int = BATCH_BYTES,
+) -> ImportSummary:
+    """Read and store the export as it is read: a batch per stream is written once it holds ``batch_bytes``
+    of payload, each in its own writer transaction through ``connect()`` (the warehouse lock is held only
+    while a batch is written, so scheduled runs go on beside a long import). Memory holds one member's JSON
+    and at most one batch per stream. Re-running it after a crash stores the rest (upserts by natural key).
+    """
+    reading = _Reading(samples)
+    pending = {stream: MemberRecords(stream) for stream in STREAMS}
+    pending_bytes = dict.fromkeys(STREAMS, 0)
+    stored = {stream: StoredCounts(0, 0, 0, 0) for stream in STREAMS}
+    days: set[date] = set()
+
+    def flush(stream: str) -> None:
+        batch = pending[stream]
+        if batch.records or batch.rejects:
+            with connect() as con:
+                counts = _store(con, user_id, stream, _last_per_key(batch.records), batch.rejects, fetched_at)
+            before = stored[stream]
+            stored[stream] = StoredCounts(
+                before.received + counts.received,
+                before.changed + counts.changed,
+                before.quarantined + counts.quarantined,
+                0,
+            )
+        pending[stream] = MemberRecords(stream)
+        pending_bytes[stream] = 0
+
+    for found in iter_export(path, samples, reading):
+        batch = pending[found.stream]
+        batch.records.extend(found.records)
+        batch.rejects.extend(found.rejects)
+        days.update(record.day for record in found.records)
+        pending_bytes[found.stream] += sum(len(record.payload_json) for record in found.records)
+        if pending_bytes[found.stream] >= batch_bytes:
+            flush(found.stream)
+    for stream in STREAMS:
+        flush(stream)
+    return ImportSummary(stored, dict(reading.skipped), frozenset(days), reading.json_bytes)
+
+
+def _store(
+    con: duckdb.DuckDBPyConnection,
+    user_id: str,
+    stream: str,
+    records: list[RawRecord],
+    rejects: list[QuarantineRecord],
+    fetched_at: datetime,
+) -> StoredCounts:
+    return store_raw_batches(
+        con,
+        stream,
+        {user_id: RawBatch(records=records, rejects=rejects)},
+        source=SOURCE,
+        fetched_at=fetched_at,
+    )
+
+
+def _read_member(archive: ExportArchive, member: Member, found: MemberRecords, state: _Reading) -> Any | None:
     """The member's parsed JSON, or None after quarantining it as unreadable."""
     data = b""
     try:
         data = archive.read_bytes(member)
+        state.json_bytes += len(data)
         return parse_export_json(data)
     except MemberError as error:
-        contents.rejects[stream].append(quarantine_file(stream, FileProblem(member.name, error.reason), data))
+        found.rejects.append(quarantine_file(found.stream, FileProblem(member.name, error.reason), data))
         return None
+
+
+def _read_session(archive: ExportArchive, member: Member, state: _Reading) -> MemberRecords:
+    found = MemberRecords(sessions.STREAM)
+    document = _read_member(archive, member, found, state)
+    if document is not None:
+        record = _add(found, member.name, document, sessions.session_record)
+        if record is not None and state.samples is not None:
+            state.samples.add_session(record.key, record.day, document)
+    return found
 
 
 def _read_object(
@@ -182,57 +307,85 @@ def _read_object(
     member: Member,
     stream: str,
     to_record: Callable[[Any, str], RawRecord],
-    contents: ExportContents,
-) -> None:
-    document = _read_member(archive, member, stream, contents)
+    state: _Reading,
+) -> MemberRecords:
+    found = MemberRecords(stream)
+    document = _read_member(archive, member, found, state)
     if document is not None:
-        _add(contents, stream, member.name, document, to_record)
+        _add(found, member.name, document, to_record)
+    return found
 
 
 def _read_array(
-    archive: ExportArchive, member: Member, stream: str, contents: ExportContents
+    archive: ExportArchive, member: Member, found: MemberRecords, state: _Reading
 ) -> Iterable[Any]:
-    document = _read_member(archive, member, stream, contents)
+    document = _read_member(archive, member, found, state)
     if document is None:
         return []
     if not isinstance(document, list):
         problem = FileProblem(
             member.name, f"expected a JSON array of nights, found {type(document).__name__}"
         )
-        contents.rejects[stream].append(quarantine_file(stream, problem))
+        found.rejects.append(quarantine_file(found.stream, problem))
         return []
     return document
 
 
-def _add(
-    contents: ExportContents,
-    stream: str,
-    member: str,
-    document: Any,
-    to_record: Callable[[Any, str], RawRecord],
-) -> None:
+def _read_heart_rate(archive: ExportArchive, member: Member, state: _Reading) -> MemberRecords:
+    """A monthly 24/7 file: its device-days grouped by local day, one record per day."""
+    found = MemberRecords(heart_rate.STREAM)
+    document = _read_member(archive, member, found, state)
+    if document is None:
+        return found
+    by_day: dict[date, list[dict[str, Any]]] = {}
     try:
-        contents.records[stream].append(to_record(document, member))
+        entries = heart_rate.device_days(document)
     except RecordError as error:
-        contents.rejects[stream].append(
-            quarantine_record(stream, member, error, sessions.summary_of(document))
-        )
+        found.rejects.append(quarantine_file(found.stream, FileProblem(member.name, error.reason)))
+        return found
+    for entry in entries:
+        try:
+            by_day.setdefault(heart_rate.day_of(entry), []).append(entry)
+        except RecordError as error:
+            found.rejects.append(quarantine_record(found.stream, member.name, error, _without_samples(entry)))
+    for day, day_entries in sorted(by_day.items()):
+        try:
+            found.records.append(heart_rate.heart_rate_record(day, day_entries, member.name))
+        except RecordError as error:
+            found.rejects.append(quarantine_record(found.stream, member.name, error, day_entries))
+    return found
+
+
+def _without_samples(entry: Any) -> Any:
+    return {k: v for k, v in entry.items() if k != "samples"} if isinstance(entry, dict) else entry
+
+
+def _add(
+    found: MemberRecords, member: str, document: Any, to_record: Callable[[Any, str], RawRecord]
+) -> RawRecord | None:
+    try:
+        record = to_record(document, member)
+    except RecordError as error:
+        found.rejects.append(quarantine_record(found.stream, member, error, sessions.summary_of(document)))
+        return None
+    found.records.append(record)
+    return record
 
 
 def _join_sleep(
-    results: dict[date, tuple[dict[str, Any], str]],
-    scores: dict[date, tuple[dict[str, Any], str]],
-    contents: ExportContents,
-) -> None:
+    results: dict[date, tuple[dict[str, Any], str]], scores: dict[date, tuple[dict[str, Any], str]]
+) -> MemberRecords:
+    joined = MemberRecords(sleep.STREAM)
     for night, (result, result_member) in sorted(results.items()):
         score, score_member = scores.get(night, (None, None))
-        contents.records[sleep.STREAM].append(sleep.sleep_record(result, score, result_member, score_member))
+        joined.records.append(sleep.sleep_record(result, score, result_member, score_member))
     for night, (score, score_member) in sorted(scores.items()):
         if night not in results:
             error = RecordError(
                 "sleep score without a sleep result for the night", day=night, key=night.isoformat()
             )
-            contents.rejects[sleep.STREAM].append(quarantine_record(sleep.STREAM, score_member, error, score))
+            joined.rejects.append(quarantine_record(sleep.STREAM, score_member, error, score))
+    return joined
 
 
 def _last_per_key(records: list[RawRecord]) -> list[RawRecord]:

@@ -14,9 +14,11 @@ import json
 from datetime import datetime
 from typing import Any
 
+from polar_pipeline.polar_export.samples import series_types
 from polar_pipeline.polar_export.values import (
     RecordError,
     as_object,
+    first_exercise,
     iso_duration_seconds,
     local_datetime,
     number,
@@ -65,6 +67,9 @@ def session_record(document: Any, member: str) -> RawRecord:
             "training session: unknown format (neither identifier/durationMillis nor exportVersion)"
         )
     payload["export_member"] = member
+    types = series_types(document)
+    if types:
+        payload["export_sample_types"] = types  # the series themselves go to the sample store
     start = local_datetime(payload["start_time"])
     assert start is not None  # checked by the format mappers
     return RawRecord(payload["id"], start.date(), json.dumps(payload, ensure_ascii=False))
@@ -86,17 +91,10 @@ def _start(document: dict[str, Any]) -> datetime:
     return start
 
 
-def _first_exercise(document: dict[str, Any]) -> dict[str, Any]:
-    exercises = document.get("exercises")
-    if isinstance(exercises, list) and exercises and isinstance(exercises[0], dict):
-        return exercises[0]
-    return {}
-
-
 def _new_format(document: dict[str, Any]) -> dict[str, Any]:
     """Identity: ``identifier.id`` when present, else (start, duration, sport) like the old format."""
     start = _start(document)
-    exercise = _first_exercise(document)
+    exercise = first_exercise(document)
     identifier = document.get("identifier")
     export_id = identifier.get("id") if isinstance(identifier, dict) else None
     millis = number(document.get("durationMillis"))
@@ -154,7 +152,7 @@ def _new_format(document: dict[str, Any]) -> dict[str, Any]:
 def _old_format(document: dict[str, Any]) -> dict[str, Any]:
     """Identity: (local start, duration, sport) — the old files carry no id (only the file name does)."""
     start = _start(document)
-    exercise = _first_exercise(document)
+    exercise = first_exercise(document)
     duration_seconds = iso_duration_seconds(document.get("duration"))
     if duration_seconds is None:
         duration_seconds = iso_duration_seconds(exercise.get("duration"))

@@ -74,6 +74,14 @@ def as_object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def first_exercise(document: dict[str, Any]) -> dict[str, Any]:
+    """A session's first ``exercises[]`` item (usually the only one), or an empty object."""
+    exercises = document.get("exercises")
+    if isinstance(exercises, list) and exercises and isinstance(exercises[0], dict):
+        return exercises[0]
+    return {}
+
+
 def number(value: Any) -> float | int | None:
     """A JSON number (bool excluded), else None."""
     return value if isinstance(value, int | float) and not isinstance(value, bool) else None

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import duckdb
 
-from polar_pipeline.warehouse.samples import STATE_TABLE
+from polar_pipeline.warehouse.samples import STATE_TABLE, fsync_file, sql_path
 from polar_pipeline.warehouse.writer import transaction
 
 USER_COLUMN = "user_id"
@@ -101,9 +101,9 @@ def _stage_segment_rewrites(
     segments = sorted(samples_dir.rglob("*.parquet")) if samples_dir.is_dir() else []
     try:
         for path in segments:
-            if path.name.startswith("."):
-                continue
-            source = f"read_parquet('{_sql_path(path)}')"
+            if any(part.startswith(".") for part in path.relative_to(samples_dir).parts):
+                continue  # half-written files, and an import's not yet committed ones
+            source = f"read_parquet('{sql_path(path)}')"
             columns = {str(row[0]) for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
             if USER_COLUMN not in columns:
                 continue
@@ -116,11 +116,10 @@ def _stage_segment_rewrites(
             staged = path.with_name(f".{path.name}.tmp")
             con.execute(
                 f"COPY (SELECT * FROM {source} WHERE CAST({USER_COLUMN} AS VARCHAR) IS DISTINCT FROM $user) "
-                f"TO '{_sql_path(staged)}' (FORMAT parquet, COMPRESSION zstd)",
+                f"TO '{sql_path(staged)}' (FORMAT parquet, COMPRESSION zstd)",
                 {"user": user_id},
             )
-            with open(staged, "rb") as handle:
-                os.fsync(handle.fileno())
+            fsync_file(staged)
             rewrites.append(SegmentRewrite(path=path, staged=staged, removed=removed))
     except BaseException:
         for rewrite in rewrites:
@@ -137,10 +136,6 @@ def _table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
         [schema, name],
     ).fetchone()
     return bool(row and row[0])
-
-
-def _sql_path(path: Path) -> str:
-    return path.as_posix().replace("'", "''")
 
 
 def _fsync_dir(path: Path) -> None:

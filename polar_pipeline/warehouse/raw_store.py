@@ -3,6 +3,9 @@
 Raw tables are the only copy of what AccessLink has forgotten (it serves ~28 days), so rows are upserted by
 natural key and never deleted; a record that fails validation is kept in ``raw.quarantine`` with its reason.
 Every source (the AccessLink sync, the account-export importer) writes through ``store_raw_batches``.
+When two sources hold the same key (a day of activity, sleep or recharge both synced and imported), the
+AccessLink record wins: it carries fields an export lacks (sleep heart rate, active calories), so an
+import never replaces it, while a later sync does replace an imported one (``SOURCE_PRECEDENCE``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ import polars as pl
 
 from polar_pipeline.warehouse.schema import RAW_TABLES, RawTable
 from polar_pipeline.warehouse.writer import transaction
+
+SOURCE_PRECEDENCE: dict[str, int] = {"accesslink": 2, "export": 1}
+"""Which source's record a key keeps when both deliver one: the higher wins, equal ones replace."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,7 @@ def upsert_raw_records(
     frame = pl.DataFrame(columns, schema=schema)
     # The key columns cannot be SET; a record whose local day was corrected moves with its payload.
     day_update = "" if keyed_by_day else "day = excluded.day, "
+    precedence = "{" + ", ".join(f"'{name}': {rank}" for name, rank in SOURCE_PRECEDENCE.items()) + "}"
     con.register("incoming_raw_records", frame)
     try:
         row = con.execute(
@@ -75,6 +82,8 @@ def upsert_raw_records(
             SET {day_update}payload = excluded.payload, source = excluded.source,
                 fetched_at = excluded.fetched_at
             WHERE {table.qualified}.payload::VARCHAR IS DISTINCT FROM excluded.payload::VARCHAR
+                AND coalesce(map_extract_value(MAP {precedence}, {table.qualified}.source), 0)
+                    <= coalesce(map_extract_value(MAP {precedence}, excluded.source), 0)
             """,
             [source, fetched_at],
         ).fetchone()

@@ -26,6 +26,9 @@ import duckdb
 from polar_pipeline.warehouse.pause import pause_point
 
 STATE_TABLE = "raw.sample_segments"
+EXPORT_SEGMENT_PREFIX = "export-"
+"""Segments an account-export import wrote (``polar_export.samples``): kept and served like the others, but
+they never move a kind's watermark, which only publish's own ``through-`` segments set."""
 STATE_DDL = f"""
 CREATE TABLE IF NOT EXISTS {STATE_TABLE} (
     kind VARCHAR NOT NULL,
@@ -144,7 +147,9 @@ def sync_sample_store(con: duckdb.DuckDBPyConnection, samples_dir: Path) -> list
     for kind in SAMPLE_KINDS:
         _remove_unrecorded_segments(con, samples_dir / kind.name, kind.name)
         row = con.execute(
-            f"SELECT max(through_fetched_at) FROM {STATE_TABLE} WHERE kind = ?", [kind.name]
+            f"SELECT max(through_fetched_at) FROM {STATE_TABLE} "
+            "WHERE kind = ? AND NOT starts_with(segment, ?)",
+            [kind.name, EXPORT_SEGMENT_PREFIX],
         ).fetchone()
         after = row[0] if row else None
         newest = con.execute(
@@ -163,11 +168,11 @@ def sync_sample_store(con: duckdb.DuckDBPyConnection, samples_dir: Path) -> list
         )
         query = f"WITH new_rows AS ({new_rows})\n{kind.select}\nORDER BY ALL"
         params = {"after": after, "through": through}
-        con.execute(f"COPY ({query}) TO '{_sql_path(tmp)}' (FORMAT parquet, COMPRESSION zstd)", params)
-        count = con.execute(f"SELECT count(*) FROM read_parquet('{_sql_path(tmp)}')").fetchone()
+        con.execute(f"COPY ({query}) TO '{sql_path(tmp)}' (FORMAT parquet, COMPRESSION zstd)", params)
+        count = con.execute(f"SELECT count(*) FROM read_parquet('{sql_path(tmp)}')").fetchone()
         rows = int(count[0]) if count else 0
         if rows:
-            _fsync(tmp)
+            fsync_file(tmp)
             os.replace(tmp, path)
             pause_point("publish:segment-written")
         else:
@@ -202,7 +207,7 @@ def sample_views_sql(
     for kind in kinds:
         folder = samples_dir / kind.name
         if any(folder.glob("*.parquet")):
-            source = f"read_parquet('{_sql_path(folder)}/*.parquet')"
+            source = f"read_parquet('{sql_path(folder)}/*.parquet')"
             keys = ", ".join(kind.keys)
             statements.append(
                 f"CREATE OR REPLACE VIEW {schema}.{kind.name} AS SELECT * FROM {source} "
@@ -214,10 +219,10 @@ def sample_views_sql(
     return statements
 
 
-def _sql_path(path: Path) -> str:
+def sql_path(path: Path) -> str:
     return path.as_posix().replace("'", "''")
 
 
-def _fsync(path: Path) -> None:
+def fsync_file(path: Path) -> None:
     with open(path, "rb") as handle:
         os.fsync(handle.fileno())

@@ -212,11 +212,35 @@ GOOD_MEMBERS: dict[str, Any] = {
     "polar-user-data-export/sleep_score_12345678-ee55.json": SLEEP_SCORE,
     "polar-user-data-export/nightly_recovery_12345678-ff66.json": RECHARGE,
     "polar-user-data-export/training-target-2025-08-20-999-aa77.json": {"name": "planned"},
-    "polar-user-data-export/247ohr_2025_08-bb88.json": {"deviceDays": []},
+    "polar-user-data-export/247ohr_2025_08-bb88.json": {
+        "deviceDays": [
+            {
+                "userId": 12345678,
+                "deviceId": "ABCD1234",
+                "date": "2025-08-05",
+                "samples": [
+                    {"heartRate": 58, "secondsFromDayStart": 61, "source": "TIMED_24_7"},
+                    {"heartRate": 72, "secondsFromDayStart": 3600, "source": "TIMED_24_7"},
+                ],
+            },
+            {
+                "userId": 12345678,
+                "deviceId": "EFGH5678",
+                "date": "2025-08-05",
+                "samples": [{"heartRate": 64, "secondsFromDayStart": 1800, "source": "TIMED_24_7"}],
+            },
+            {  # an older export's date object
+                "userId": 12345678,
+                "deviceId": "ABCD1234",
+                "date": {"year": 2025, "month": 8, "day": 6},
+                "samples": [{"heartRate": 55, "secondsFromDayStart": 86399}],
+            },
+        ]
+    },
     "polar-user-data-export/nightly_recovery_blob_12345678-cc99.json": [],
     "polar-user-data-export/profile-picture-12345678-SMALL-dd00.data": b"\x89PNG",
 }
-"""A small export: every imported family, the real session under a ':' name, and four skipped families."""
+"""A small export: every imported family, the real session under a ':' name, and three skipped families."""
 
 
 def member_bytes(content: Any) -> bytes:

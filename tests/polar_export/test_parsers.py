@@ -74,7 +74,6 @@ def test_skipped_families_are_counted(export_zip: Path) -> None:
     contents = read_export(export_zip)
     assert dict(contents.skipped) == {
         "training_target": 1,
-        "247ohr": 1,
         "nightly_recovery_blob": 1,
         "profile_picture": 1,
     }
@@ -100,3 +99,14 @@ def test_renamed_members_keep_their_keys(export_zip: Path, tmp_path: Path) -> No
         r.key: r.day for r in read_export(write_zip(tmp_path / "renamed.zip", renamed)).records["exercises"]
     }
     assert original == again and len(again) == 3
+
+
+def test_heart_rate_months_merge_devices_per_day(export_zip: Path) -> None:
+    days = _payloads(export_zip, "continuous_heart_rate")
+    assert days["2025-08-05"]["heart_rate_samples"] == [
+        {"heart_rate": 58, "sample_time": "00:01:01"},
+        {"heart_rate": 64, "sample_time": "00:30:00"},
+        {"heart_rate": 72, "sample_time": "01:00:00"},
+    ]
+    assert days["2025-08-05"]["export_devices"] == ["ABCD1234", "EFGH5678"]
+    assert days["2025-08-06"]["heart_rate_samples"] == [{"heart_rate": 55, "sample_time": "23:59:59"}]

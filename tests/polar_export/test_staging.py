@@ -119,12 +119,13 @@ def test_exercises_typed(warehouse: duckdb.DuckDBPyConnection, export_zip: Path)
 
 def test_second_store_changes_nothing(warehouse: duckdb.DuckDBPyConnection, export_zip: Path) -> None:
     first = store_export(warehouse, "u1", read_export(export_zip), fetched_at=FETCHED_AT)
-    assert first.changed == 3 + 1 + 1 + 2
+    assert first.changed == 3 + 1 + 1 + 2 + 2
     assert {stream: counts.received for stream, counts in first.stored.items()} == {
         "exercises": 3,
         "activity": 1,
         "sleep": 1,
         "nightly_recharge": 2,
+        "continuous_heart_rate": 2,
     }
     again = store_export(
         warehouse, "u1", read_export(export_zip), fetched_at=datetime(2026, 3, 2, tzinfo=UTC)
@@ -132,3 +133,11 @@ def test_second_store_changes_nothing(warehouse: duckdb.DuckDBPyConnection, expo
     assert again.changed == 0 and again.quarantined == 0
     sources = warehouse.sql("SELECT DISTINCT source FROM raw.exercises").fetchall()
     assert sources == [("export",)]
+
+
+def test_heart_rate_day_typed(warehouse: duckdb.DuckDBPyConnection, export_zip: Path) -> None:
+    store_export(warehouse, "u1", read_export(export_zip), fetched_at=FETCHED_AT)
+    row = _one(warehouse, "SELECT * FROM staging.continuous_heart_rate WHERE day = DATE '2025-08-05'")
+    assert row["reject_reason"] is None
+    assert (row["hr_min_bpm"], row["hr_max_bpm"], row["hr_sample_count"]) == (58, 72, 3)
+    assert row["hr_avg_bpm"] == (58 + 64 + 72) / 3
