@@ -12,6 +12,7 @@ Dagster and the snapshot only. The archive itself is kept under ``$POLAR_HOME/im
 from __future__ import annotations
 
 import shutil
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -70,6 +71,8 @@ class ExportImport:
     """Sessions whose series or route went to the sample store in this import (not those already there)."""
     sample_rows: dict[str, int] = field(default_factory=dict)
     """Rows per sample-store kind written by this import (a series or a route each)."""
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Wall time per phase: ``read and store``, ``rebuild``, ``publish``."""
 
 
 def files_per_family(path: Path) -> dict[str, int]:
@@ -165,13 +168,15 @@ def import_export(
 
     @contextmanager
     def writer() -> Iterator[duckdb.DuckDBPyConnection]:
-        con = connect_writer(settings.warehouse_path)
+        con = connect_writer(settings.warehouse_path, memory_limit=settings.warehouse_memory_limit)
         try:
             ensure_raw_schema(con)
             yield con
         finally:
             con.close()
 
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
     try:
         stored = stream_export(writer, user_id, path, fetched_at=now, samples=sink)
         sink.close()
@@ -180,6 +185,7 @@ def import_export(
     finally:
         sink.discard()  # whatever did not become a segment
     axis_start = history_start(settings)
+    seconds["read and store"] = time.perf_counter() - started
     kept_at = keep_archive(settings, user_id, path, now)
 
     instance = instance or dagster_instance(settings)
@@ -197,10 +203,14 @@ def import_export(
     )
     rebuild = None
     if days is not None:
+        started = time.perf_counter()
         rebuild = rebuild_user_days(settings, user_id, *days, instance=instance, progress=progress)
+        seconds["rebuild"] = time.perf_counter() - started
     published = None
     if publish_after and (rebuild is None or rebuild.success):
+        started = time.perf_counter()
         published = publish(settings, instance=instance)
+        seconds["publish"] = time.perf_counter() - started
     pointer = read_pointer(settings.snapshots_dir)
     return ExportImport(
         user_id=user_id,
@@ -216,6 +226,7 @@ def import_export(
         kept_at=kept_at,
         sample_sessions=sink.sessions,
         sample_rows=sample_rows,
+        seconds=seconds,
     )
 
 
@@ -270,4 +281,7 @@ def summary_lines(done: ExportImport) -> list[str]:
             f"published serving snapshot generation {done.generation}" if done.published else "publish FAILED"
         )
     lines.append(f"export kept at {done.kept_at}")
+    if done.seconds:
+        phases = ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in done.seconds.items())
+        lines.append(f"took {sum(done.seconds.values()):.1f} s ({phases})")
     return lines

@@ -33,7 +33,7 @@ class WarehouseResource(DuckDBResource):
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         settings = get_settings()
         arm_pause_points(settings.debug_pause_at.split(","), settings.debug_pause_seconds)
-        con = connect_writer(Path(self.database))
+        con = connect_writer(Path(self.database), memory_limit=settings.warehouse_memory_limit)
         try:
             ensure_raw_schema(con)
             yield con

@@ -42,7 +42,7 @@ SOURCE = "export"
 
 STREAMS = (sessions.STREAM, activity.STREAM, sleep.STREAM, recharge.STREAM, heart_rate.STREAM)
 
-BATCH_BYTES = 32 * 1024 * 1024
+BATCH_BYTES = 8 * 1024 * 1024
 """Payload bytes per stream held before ``stream_export`` writes them (bounds memory on a long export)."""
 
 SKIPPED_FAMILIES: tuple[tuple[str, str], ...] = (
@@ -252,12 +252,14 @@ def stream_export(
 
     for found in iter_export(path, samples, reading):
         batch = pending[found.stream]
-        batch.records.extend(found.records)
         batch.rejects.extend(found.rejects)
-        days.update(record.day for record in found.records)
-        pending_bytes[found.stream] += sum(len(record.payload_json) for record in found.records)
-        if pending_bytes[found.stream] >= batch_bytes:
-            flush(found.stream)
+        for record in found.records:  # record by record: one member can hold every night of the export
+            batch.records.append(record)
+            days.add(record.day)
+            pending_bytes[found.stream] += len(record.payload_json)
+            if pending_bytes[found.stream] >= batch_bytes:
+                flush(found.stream)
+                batch = pending[found.stream]
     for stream in STREAMS:
         flush(stream)
     return ImportSummary(stored, dict(reading.skipped), frozenset(days), reading.json_bytes)

@@ -7,9 +7,9 @@ sample-type codes as text, the recording rate in seconds, a value list with NULL
 route offsets as ISO durations from the start. So ``/exercises/{id}/samples`` serves an imported workout
 like a synced one.
 
-Rows are buffered per kind and flushed to a Parquet file every ``FLUSH_ROWS`` series, so memory holds a
-few sessions' arrays at most, never the archive's. The files are written under ``samples/.incoming/`` and
-only become segments (``export-…parquet`` in the kind's folder, a row in ``raw.sample_segments``) when the
+Rows are buffered per kind and flushed to a Parquet file as they grow, so memory holds a few sessions'
+arrays at most (``FLUSH_VALUES``), never the archive's. The files are written under ``samples/.incoming/``
+and only become segments (``export-…parquet`` in the kind's folder, a row in ``raw.sample_segments``) when the
 import's raw records commit (``commit_segments``). A session whose samples the store already holds (the
 same zip again, an overlapping newer export) is not written twice.
 """
@@ -70,8 +70,8 @@ OLD_SAMPLE_CODES: dict[str, str] = {
 }
 """Old-format ``samples`` keys (``[{dateTime, value}]`` lists) → the same codes."""
 
-FLUSH_ROWS = 2_000
-"""Series buffered before they are written out: bounds memory to a few sessions' arrays."""
+FLUSH_VALUES = 500_000
+"""Values buffered per kind before they are written out (~20 MB as Python floats): a few sessions' worth."""
 
 INCOMING_DIR = ".incoming"
 _KINDS = {kind.name: kind for kind in SAMPLE_KINDS}
@@ -88,11 +88,15 @@ class _Buffer:
     columns: dict[str, list[Any]] = field(default_factory=dict)
     writer: pq.ParquetWriter | None = None
     rows: int = 0
+    pending_values: int = 0
 
-    def add(self, row: dict[str, Any]) -> None:
+    def add(self, row: dict[str, Any], values: int) -> None:
         for name, value in row.items():
             self.columns.setdefault(name, []).append(value)
         self.rows += 1
+        self.pending_values += values
+        if self.pending_values >= FLUSH_VALUES:
+            self.flush()
 
     def flush(self) -> None:
         if not self.columns:
@@ -103,6 +107,7 @@ class _Buffer:
             self.writer = pq.ParquetWriter(self.path, self.schema, compression="zstd")
         self.writer.write_table(table)
         self.columns = {}
+        self.pending_values = 0
 
     def close(self) -> None:
         self.flush()
@@ -157,15 +162,15 @@ class ExportSampleSink:
                     "sample_type": sample_type,
                     "recording_rate_seconds": rate,
                     "sample_values": values,
-                }
+                },
+                len(values),
             )
         if route is not None:
-            self.buffers[ROUTE_KIND].add(common | {"fetched_at": self.fetched_at} | route)
+            self.buffers[ROUTE_KIND].add(
+                common | {"fetched_at": self.fetched_at} | route, 3 * len(route["latitudes"])
+            )
         if series or route is not None:
             self.sessions += 1
-        for buffer in self.buffers.values():
-            if len(buffer.columns.get("user_id", ())) >= FLUSH_ROWS:
-                buffer.flush()
         return [sample_type for sample_type, _, _ in series]
 
     def close(self) -> None:

@@ -22,6 +22,9 @@ from polar_pipeline.warehouse.slices import TableShapeError, UserDaySlice, colum
 from polar_pipeline.warehouse.writer import transaction
 
 PREVIEW_ROWS = 5
+CHUNK_USER_DAYS = 180
+"""User-days one statement of a table model computes at most: a long slice (an import's five years) is
+written oldest chunk first, in the same transaction, so its memory stays that of about a year."""
 REJECT_COLUMNS: tuple[str, ...] = ("user_id", "day", "raw_day", "record_key", "raw_payload", "reject_reason")
 """What a staging view exposes so a table model reading it can quarantine the rows it could not type."""
 
@@ -71,6 +74,17 @@ def create_views(con: duckdb.DuckDBPyConnection, graph: ModelGraph) -> None:
         con.execute(f"CREATE OR REPLACE VIEW {view.relation} AS\n{view.sql}\n")
 
 
+def day_chunks(first_day: date, last_day: date, days: int) -> list[tuple[date, date]]:
+    """[first_day, last_day] cut into consecutive ranges of at most ``days`` days, oldest first."""
+    chunks = []
+    start = first_day
+    while start <= last_day:
+        end = min(start + timedelta(days=days - 1), last_day)
+        chunks.append((start, end))
+        start = end + timedelta(days=1)
+    return chunks
+
+
 def run_table_model(
     con: duckdb.DuckDBPyConnection,
     graph: ModelGraph,
@@ -81,7 +95,13 @@ def run_table_model(
     *,
     seen_at: datetime | None = None,
 ) -> ModelRun:
-    """Replace ``name``'s rows for ``users`` × [first_day, last_day] in one transaction; say what it did."""
+    """Replace ``name``'s rows for ``users`` × [first_day, last_day]; say what it did.
+
+    A slice of at most ``CHUNK_USER_DAYS`` user-days is replaced in one transaction. A longer one (an
+    import's years) is replaced chunk by chunk, oldest first, a transaction each: DuckDB keeps a
+    transaction's writes in memory, and a chunk's windows read the chunks before it, already committed.
+    A failure midway leaves every chunk whole (old or new rows) and the run failed, so the partitions stay
+    unmaterialized, nothing is published, and re-running the slice redoes it."""
     model = graph[name]
     if model.materialized != "table":
         raise ValueError(
@@ -89,16 +109,21 @@ def run_table_model(
         )
     user_day_slice = UserDaySlice(tuple(users), first_day, last_day)
     read_from = first_day - timedelta(days=model.window_days)
-    all_params = {**user_day_slice.params, "read_from": read_from}
-    model_params = {key: all_params[key] for key in model.parameters}
-    with transaction(con, model.relation):
-        create_views(con, graph)
-        try:
-            written = replace_slice(con, model.relation, user_day_slice, model.sql, model_params)
-        except TableShapeError as error:
-            raise SqlModelError(f"{model.path}: {error}") from None
-        quarantined = _quarantine_rejects(con, graph, model, user_day_slice, seen_at or datetime.now(UTC))
-        preview = slice_preview(con, model.relation, user_day_slice)
+    deleted = inserted = quarantined = 0
+    for chunk in day_chunks(first_day, last_day, max(1, CHUNK_USER_DAYS // max(1, len(users)))):
+        chunk_slice = UserDaySlice(tuple(users), *chunk)
+        all_params = {**chunk_slice.params, "read_from": chunk[0] - timedelta(days=model.window_days)}
+        model_params = {key: all_params[key] for key in model.parameters}
+        with transaction(con, model.relation):
+            create_views(con, graph)
+            try:
+                written = replace_slice(con, model.relation, chunk_slice, model.sql, model_params)
+            except TableShapeError as error:
+                raise SqlModelError(f"{model.path}: {error}") from None
+            quarantined += _quarantine_rejects(con, graph, model, chunk_slice, seen_at or datetime.now(UTC))
+        deleted += written.rows_deleted
+        inserted += written.rows_written
+    preview = slice_preview(con, model.relation, user_day_slice)
     return ModelRun(
         model=model.name,
         relation=model.relation,
@@ -106,8 +131,8 @@ def run_table_model(
         first_day=first_day,
         last_day=last_day,
         read_from=read_from,
-        rows_deleted=written.rows_deleted,
-        rows_written=written.rows_written,
+        rows_deleted=deleted,
+        rows_written=inserted,
         rows_quarantined=quarantined,
         preview_markdown=preview,
     )

@@ -19,14 +19,17 @@ from polar_pipeline.warehouse.pause import pause_point
 LOCK_RETRY_SECONDS = 120.0
 
 
-def connect_writer(path: Path, *, retry_seconds: float = LOCK_RETRY_SECONDS) -> duckdb.DuckDBPyConnection:
+def connect_writer(
+    path: Path, *, retry_seconds: float = LOCK_RETRY_SECONDS, memory_limit: str | None = None
+) -> duckdb.DuckDBPyConnection:
     """Open the warehouse read-write, waiting out another process's lock instead of failing at once.
 
     DuckDB lets one process open a file read-write, and none while another has it open (even read-only).
     Dagster runs of one DAGSTER_HOME already take turns through the ``duckdb`` pool; this wait covers every
     other holder (a run of another Dagster instance, ``make bench``, a DuckDB shell on the file). Waiting
     is said once on stderr, and so are getting the lock after a wait and giving up (DuckDB's error is
-    re-raised then).
+    re-raised then). ``memory_limit`` (``Settings.warehouse_memory_limit``) bounds DuckDB's memory: past it
+    DuckDB spills to a temporary folder beside the file instead of growing.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -39,7 +42,7 @@ def connect_writer(path: Path, *, retry_seconds: float = LOCK_RETRY_SECONDS) -> 
     waiting = False
     while True:
         try:
-            con = duckdb.connect(str(path))
+            con = duckdb.connect(str(path), config={"memory_limit": memory_limit} if memory_limit else {})
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
                 raise
