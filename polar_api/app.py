@@ -14,6 +14,7 @@ from polar_api.mcp.server import mount_http
 from polar_api.response_cache import ResponseCache
 from polar_api.routers import (
     activity,
+    alerts,
     analytics_status,
     anomalies,
     baselines,
@@ -50,6 +51,7 @@ USER_ROUTERS: tuple[APIRouter, ...] = (
     metrics.router,
     sync.router,
     export.router,
+    alerts.router,
 )
 """Every /api/v1/users/{user_id}/... resource, one router each over ``polar_api.read``."""
 

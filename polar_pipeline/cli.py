@@ -208,6 +208,47 @@ def _cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_alerts(args: argparse.Namespace) -> int:
+    from polar_pipeline.alerts.delivery import send_test
+    from polar_pipeline.alerts.evaluation import is_known_user
+    from polar_pipeline.alerts.store import UnknownChannel, open_alert_store
+
+    settings = get_settings()
+    store = open_alert_store(settings)
+    if args.alerts_command == "add":
+        if not is_known_user(settings, args.user):
+            raise ArgumentProblem(
+                "--user", f"unknown user {args.user!r}: connect it first (polar-flow connect)"
+            )
+        channel = store.add_channel(args.user, args.url, args.label)
+        print(f"channel {channel.channel_id} added for user {channel.user_id}: {channel.redacted_url}")
+    elif args.alerts_command == "remove":
+        try:
+            channel = store.remove_channel(args.channel_id)
+        except UnknownChannel:
+            print(f"polar-flow: error: no active channel with id {args.channel_id!r}", file=sys.stderr)
+            return 2
+        print(f"channel {channel.channel_id} of user {channel.user_id} removed ({channel.redacted_url})")
+    elif args.alerts_command == "test":
+        channels = [c for c in store.channels(args.user) if args.channel in (None, c.channel_id)]
+        if not channels:
+            raise ArgumentProblem("--user", f"user {args.user!r} has no such alert channel: add one first")
+        failed = 0
+        for channel in channels:
+            result = send_test(store, channel.channel_id)
+            failed += not result.ok
+            print(f"{channel.channel_id} {channel.redacted_url}: {'sent' if result.ok else result.error}")
+        return 1 if failed else 0
+    else:
+        print("channel_id\tuser\turl (redacted)\tlabel\tcreated_at")
+        for channel in store.channels(args.user):
+            print(
+                f"{channel.channel_id}\t{channel.user_id}\t{channel.redacted_url}\t{channel.label or '-'}"
+                f"\t{channel.created_at:%Y-%m-%d %H:%M}"
+            )
+    return 0
+
+
 def _cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -493,6 +534,31 @@ def _add_keys(sub: Subcommands) -> None:
     keys.set_defaults(handler=_cmd_keys)
 
 
+def _add_alerts(sub: Subcommands) -> None:
+    alerts = sub.add_parser(
+        "alerts", help="alert channels (Apprise URLs, stored encrypted, shown redacted) (docs/alerts.md)"
+    )
+    alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True)
+    add = alerts_sub.add_parser("add", help="add a channel: an Apprise URL checked before it is stored")
+    add.add_argument("--user", required=True, type=cli_args.user_id, help="the user whose alerts it receives")
+    add.add_argument(
+        "url", help="an Apprise URL, e.g. json://host:port/path or mailto://user:pass@example.com"
+    )
+    add.add_argument("--label", default="", help="a name to recognise the channel by")
+    add.set_defaults(command_parser=add)
+    alerts_list = alerts_sub.add_parser("list", help="channels, their URLs redacted")
+    alerts_list.add_argument("--user", type=cli_args.user_id, help="only this user's channels")
+    alerts_list.set_defaults(command_parser=alerts_list)
+    remove = alerts_sub.add_parser("remove", help="remove a channel (its URL is erased)")
+    remove.add_argument("channel_id", help="the channel's id (ch_…), as `alerts list` shows it")
+    remove.set_defaults(command_parser=remove)
+    test = alerts_sub.add_parser("test", help="send a test notification to the user's channels now")
+    test.add_argument("--user", required=True, type=cli_args.user_id, help="user id")
+    test.add_argument("--channel", help="only this channel (ch_…)")
+    test.set_defaults(command_parser=test)
+    alerts.set_defaults(handler=_cmd_alerts)
+
+
 def _add_api(sub: Subcommands) -> None:
     api = sub.add_parser("api", help="serve the REST API over the serving snapshot")
     api.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
@@ -605,6 +671,7 @@ SUBCOMMANDS = (
     _add_import,
     _add_publish,
     _add_keys,
+    _add_alerts,
     _add_api,
     _add_mcp,
     _add_dev,

@@ -6,6 +6,7 @@ they depend on (partition start, SQL folder) are read then.
 
 import dagster as dg
 
+from polar_pipeline.defs.alerts import definitions as alerts
 from polar_pipeline.defs.analytics import definitions as analytics
 from polar_pipeline.defs.inbox import definitions as inbox
 from polar_pipeline.defs.ingest import definitions as ingest
@@ -30,6 +31,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         requests.build_defs(settings),
         refresh.build_defs(settings),
         inbox.build_defs(settings),
+        alerts.build_defs(settings),
         # Every step of a run in the run's own process: the duckdb pool lets one step at a time touch the
         # warehouse anyway, and a process per step cost ~5 s each (a 3-day sync from the API took 2 min).
         dg.Definitions(resources=build_resources(settings), executor=dg.in_process_executor),

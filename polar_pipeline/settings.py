@@ -72,6 +72,12 @@ class Settings(BaseSettings):
         description="crash tests: comma-separated pause points (commit:*, replace:*, model:*, publish:*)",
     )
     debug_pause_seconds: float = Field(default=60.0, ge=0, description="crash tests: length of each pause")
+    warehouse_memory_limit: str = Field(
+        default="1GB",
+        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="DuckDB memory_limit of every warehouse writer (runs, imports): past it DuckDB spills to "
+        "disk instead of growing, so a years-long rebuild stays within the machine's share",
+    )
     api_cache_mb: int = Field(
         default=64,
         ge=0,
@@ -171,6 +177,31 @@ class Settings(BaseSettings):
     # Data health (polar_pipeline/health.py, docs/operations.md).
     freshness_warn_hours: float = Field(
         default=36.0, gt=0, description="hours without new data after which a user's freshness is 'warn'"
+    )
+
+    # Alerts and the weekly digest (polar_pipeline/alerts, docs/alerts.md).
+    alert_recent_days: int = Field(
+        default=2,
+        ge=1,
+        le=28,
+        description="an alert is sent only for an episode still on in the user's last N local days "
+        "(today included), so a backfill of history never alerts about the past",
+    )
+    alert_retry_limit: int = Field(
+        default=4, ge=0, le=10, description="retries of a failed alert delivery before it is shown as failed"
+    )
+    alert_retry_backoff_seconds: float = Field(
+        default=60.0, gt=0, description="wait before an alert delivery's first retry; doubled each time"
+    )
+    digest_weekday: str = Field(
+        default="mon",
+        pattern=r"^(mon|tue|wed|thu|fri|sat|sun)$",
+        description="the weekday of the weekly digest in each user's time zone (a user may choose another)",
+    )
+    digest_time: str = Field(
+        default="08:00",
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="the local time (HH:MM) of the weekly digest in each user's time zone",
     )
 
 

@@ -9,9 +9,9 @@ store, and the state and freshness are judged again at ``now`` by the same rules
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from polar_pipeline.connections import open_control_store
 from polar_pipeline.health import (
@@ -33,10 +33,15 @@ from polar_pipeline.warehouse.snapshot import (
     SnapshotUnavailable,
 )
 
+if TYPE_CHECKING:
+    from polar_pipeline.alerts.store import FailedDelivery
+
 NOT_PUBLISHED = "not_published"
 """Status only: syncs succeed but the snapshot has no health row for the user yet (publish)."""
 CONNECT_COMMAND = "polar-flow connect --user {user}"
 ERROR_CHARS_SHOWN = 300
+ALERT_FAILURES_SHOWN_DAYS = 7
+"""Alert deliveries that gave up within this many days are listed."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,7 @@ class Status:
     users: list[UserStatus]
     snapshot: SnapshotInfo | None
     snapshot_note: str | None
+    alert_failures: list[FailedDelivery] = field(default_factory=list)
 
 
 def _shorten(text: str) -> str:
@@ -186,7 +192,10 @@ def collect_status(settings: Settings, *, now: datetime | None = None) -> Status
                 data=data,
             )
         )
-    return Status(now=now, users=users, snapshot=snapshot, snapshot_note=note)
+    from polar_pipeline.alerts.store import open_alert_store
+
+    failures = open_alert_store(settings).failed_deliveries(now - timedelta(days=ALERT_FAILURES_SHOWN_DAYS))
+    return Status(now=now, users=users, snapshot=snapshot, snapshot_note=note, alert_failures=failures)
 
 
 def _age(delta: timedelta) -> str:
@@ -264,6 +273,13 @@ def render_status(status: Status) -> str:
     if actions:
         lines += ["", "to do:"]
         lines += [f"  {user_id}: {action}" for user_id, action in actions]
+    if status.alert_failures:
+        lines += ["", f"alerts not delivered (last {ALERT_FAILURES_SHOWN_DAYS} d):"]
+        lines += [
+            f"  {failed.user_id}: {failed.title} to {failed.channel}, failed {_when(failed.failed_at, now)} "
+            f"after {failed.attempts} attempts: {_shorten(failed.last_error or 'no error recorded')}"
+            for failed in status.alert_failures
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -311,5 +327,18 @@ def status_json(settings: Settings, *, now: datetime | None = None) -> dict[str,
                 "action": user.action,
             }
             for user in status.users
+        ],
+        "failed_alert_deliveries": [
+            {
+                "delivery_id": failed.delivery_id,
+                "user_id": failed.user_id,
+                "rule": failed.rule,
+                "title": failed.title,
+                "channel": failed.channel,
+                "attempts": failed.attempts,
+                "last_error": failed.last_error,
+                "failed_at": _iso(failed.failed_at),
+            }
+            for failed in status.alert_failures
         ],
     }

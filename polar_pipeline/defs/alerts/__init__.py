@@ -1,0 +1,1 @@
+"""Alerts: evaluated after every publish, delivered (and retried) every minute, a weekly digest."""
