@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from polar_api.auth import authorize, install_auth
+from polar_api.dashboard.routes import router as dashboard_router
 from polar_api.errors import ERROR_RESPONSES
 from polar_api.mcp.server import mount_http
 from polar_api.response_cache import ResponseCache
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(llms.router)
     app.include_router(oauth.router)  # its own rules: an admin key to start, the state on the callback
+    app.include_router(dashboard_router)  # /dashboard: the same keys and limits, from a session cookie
     api_v1 = APIRouter(prefix="/api/v1", dependencies=[Depends(authorize)], responses=ERROR_RESPONSES)
     for router in USER_ROUTERS:
         api_v1.include_router(router)
