@@ -2,8 +2,9 @@
 
 Starts the AccessLink simulator on loopback with 3 personas, registers them, walks the simulated clock
 through ~5 months (AccessLink only serves 28 days, so history is collected the way a real deployment
-collects it: by syncing before the window moves on), materializes, publishes, then serves the API and
-the Dagster UI until Ctrl-C. With DEMO_EXIT_AFTER_MATERIALIZE=1 it stops after publishing.
+collects it: by syncing before the window moves on), imports the two years before that for the first
+person from a Polar account export, materializes, publishes, then serves the API, the dashboard and the
+Dagster UI until Ctrl-C. With DEMO_EXIT_AFTER_MATERIALIZE=1 it stops after publishing.
 """
 
 from __future__ import annotations
@@ -17,11 +18,15 @@ import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
 from polar_pipeline import clock
 from polar_pipeline.settings import Settings, simulator_environment
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 DEMO_USERS = 3
 WINDOW_DAYS = 28
@@ -88,6 +93,41 @@ def _interrupt(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
+def _import_history(
+    settings: Settings,
+    instance: dg.DagsterInstance,
+    sim_user: dict[str, object],
+    sim_start: date,
+    export_first: date,
+    synced_first: date,
+    root: Path,
+) -> bool:
+    """The first person's years before the synced months, from a Polar account export the simulator writes.
+
+    The export is of the same simulated person (same seed, users and start as the simulator process) and
+    ends the day before the first synced window, so each day comes from one source."""
+    from polar_pipeline.export_import import import_export
+    from polar_pipeline.simulator import SimulatorConfig
+    from polar_pipeline.simulator.export import write_export
+
+    started = time.monotonic()
+    user_id = str(sim_user["x_user_id"])
+    target = root / f"polar-user-data-export-{user_id}.zip"
+    config = SimulatorConfig(seed=SEED, users=DEMO_USERS, today=sim_start)
+    last = synced_first - timedelta(days=1)
+    write_export(config, 0, target, first_day=export_first, last_day=last, samples=False)
+    done = import_export(settings, user_id, target, publish_after=False, instance=instance)
+    ok = done.rebuild is not None and done.rebuild.success
+    added = sum(counts.changed for counts in done.stored.stored.values())
+    print(
+        f"[demo] imported a Polar account export for user {user_id}: {added} records, "
+        f"{done.stored.first_day}..{done.stored.last_day}, rebuilt in {time.monotonic() - started:.0f} s "
+        f"{'ok' if ok else 'FAILED'}",
+        flush=True,
+    )
+    return ok
+
+
 def run_demo() -> int:
     # Ctrl-C and SIGTERM stop everything the demo started, even when it was launched in the background
     # (where a shell starts it with SIGINT ignored).
@@ -106,12 +146,16 @@ def run_demo() -> int:
     sim_url = f"http://127.0.0.1:{sim_port}"
     real_today = clock.today(configured)
     sim_start = real_today - timedelta(days=HISTORY_DAYS)
-    # The day axis starts at the first day the demo fetches (its first 28-day window), not years before.
-    first_day = sim_start - timedelta(days=WINDOW_DAYS - 1)
+    first_day = sim_start - timedelta(days=WINDOW_DAYS - 1)  # the first day the clock walk fetches
+    # The first person imports a Polar account export of the simulator's whole history before that (two
+    # years), and the day axis starts at its first day, not years before it.
+    from polar_pipeline.simulator import SimulatorConfig
+
+    export_first = sim_start - timedelta(days=SimulatorConfig().history_days - 1)
     env = (
         os.environ.copy()
         | simulator_environment(sim_url, home)
-        | {"POLAR_HISTORY_START": first_day.isoformat()}
+        | {"POLAR_HISTORY_START": export_first.isoformat()}
     )
     os.environ.update(env)
     children: list[subprocess.Popen[bytes]] = []
@@ -124,7 +168,7 @@ def run_demo() -> int:
         children.append(sim)
         _wait_http(f"{sim_url}/sim/clock", 30, sim)
         print(f"[demo] simulator on {sim_url}, clock at {sim_start}", flush=True)
-        print(f"[demo] day axis starts {first_day}", flush=True)
+        print(f"[demo] day axis starts {export_first}", flush=True)
 
         from polar_pipeline.operations import add_user, publish, sync
         from polar_pipeline.orchestration.home import dagster_instance
@@ -156,6 +200,8 @@ def run_demo() -> int:
             sim_today = date.fromisoformat(
                 httpx.post(f"{sim_url}/sim/clock", json={"advance_days": step}, timeout=10).json()["today"]
             )
+        if not _import_history(settings, instance, sim_users[0], sim_start, export_first, first_day, root):
+            return 1
         if not publish(settings, instance=instance):
             print("[demo] publish FAILED", flush=True)
             return 1
@@ -186,7 +232,9 @@ def run_demo() -> int:
             f"""
 [demo] everything is up (Ctrl-C stops it all):
   API          {api_url}/docs
-  API key      {api_key}  (admin: reads every user; made for this run)
+  Dashboard    {api_url}/dashboard  (sign in with the key below)
+  API key      (admin: reads every user; made for this run)
+{api_key}
   Dagster UI   http://127.0.0.1:{ui_port}
   Simulator    {sim_url}/sim/users
   Snapshot     duckdb -readonly {info.path}

@@ -33,6 +33,11 @@ def test_demo_materializes_every_mart_for_three_users_and_at_least_120_nights(tm
         # The day axis starts at the demo's first day of data, not years before it.
         first = con.execute("SELECT min(day) FROM marts.daily_metrics").fetchone()
         assert first is not None and f"[demo] day axis starts {first[0]}" in result.stdout
+        # The first person's two years before the synced months came from a Polar account export.
+        days = dict(con.execute("SELECT user_id, count(*) FROM marts.daily_metrics GROUP BY ALL").fetchall())
+        synced_only = min(days.values())
+        assert sorted(count - synced_only >= 600 for count in days.values()) == [False, False, True], days
+        assert "[demo] imported a Polar account export for user" in result.stdout
         series = con.execute("SELECT count(DISTINCT user_id) FROM samples.sleep_series").fetchall()
         assert series == [(3,)]
         for mart in (
