@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup demo test lint typecheck unit bench docs clean
+.PHONY: setup demo test lint typecheck unit bench bench-import docs clean
 
 $(VENV)/.synced: pyproject.toml uv.lock
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -44,6 +44,11 @@ bench: setup
 	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq >/dev/null 2>&1 \
 		&& apt-get install -y -qq wrk >/dev/null 2>&1; } || echo "wrk is missing: the API figures are skipped"
 	$(VENV)/bin/python -m polar_pipeline.bench
+	$(VENV)/bin/python -m polar_pipeline.bench_import
+
+# The account-export import alone: a 5-year export (generated once, cached), imported, derived, published.
+bench-import: setup
+	$(VENV)/bin/python -m polar_pipeline.bench_import
 
 clean:
 	rm -rf $(VENV) .demo
