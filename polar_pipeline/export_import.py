@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -33,12 +33,11 @@ from polar_pipeline.polar_export.archive import open_export
 from polar_pipeline.polar_export.importer import family_of, stream_export
 from polar_pipeline.polar_export.samples import ExportSampleSink, commit_segments, known_export_samples
 from polar_pipeline.progress import EventListener, execute_watched
+from polar_pipeline.rebuilds import derived_asset_keys, rebuild_range
 from polar_pipeline.settings import Settings
 from polar_pipeline.warehouse.schema import ensure_raw_schema
 from polar_pipeline.warehouse.writer import connect_writer
 
-TRAILING_DAYS = 90
-"""Days after the last imported one that are rebuilt too: the longest trailing window (baselines, load)."""
 IMPORTED_DIR = "imported"
 
 
@@ -79,28 +78,6 @@ def files_per_family(path: Path) -> dict[str, int]:
     """How many members of each family the archive holds (names only: nothing is parsed)."""
     with open_export(path) as archive:
         return dict(Counter(family_of(member.basename) for member in archive.members()))
-
-
-def rebuild_range(
-    first: date | None, last: date | None, *, axis_start: date, today: date
-) -> tuple[date, date] | None:
-    """The imported days plus the trailing windows after them, clipped to the axis; None when none is left.
-
-    Days before the axis start have no partitions, but the windows of the axis days after them read them."""
-    if first is None or last is None:
-        return None
-    start = max(first, axis_start)
-    end = min(last + timedelta(days=TRAILING_DAYS), today)
-    return (start, end) if start <= end else None
-
-
-def derived_asset_keys(settings: Settings) -> list[dg.AssetKey]:
-    """The marts' and analytics' keys: what ``pipeline_job`` rebuilds from raw without fetching."""
-    from polar_pipeline.defs.requests.sensors import ANALYTICS_KEYS
-    from polar_pipeline.defs.transform.assets import table_keys
-    from polar_pipeline.defs.transform.definitions import model_graph
-
-    return [*table_keys(model_graph(settings)), *ANALYTICS_KEYS]
 
 
 def rebuild_user_days(

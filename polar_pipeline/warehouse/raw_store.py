@@ -53,10 +53,12 @@ def upsert_raw_records(
     *,
     source: str,
     fetched_at: datetime,
+    changed_days: list[date] | None = None,
 ) -> int:
     """Insert new records and replace changed ones; an unchanged payload keeps its row (and fetched_at).
 
-    Returns the number of rows inserted or changed. Rows the source no longer serves are never touched.
+    Returns the number of rows inserted or changed (their days are appended to ``changed_days``). Rows the
+    source no longer serves are never touched.
     """
     if not records:
         return 0
@@ -74,7 +76,7 @@ def upsert_raw_records(
     precedence = "{" + ", ".join(f"'{name}': {rank}" for name, rank in SOURCE_PRECEDENCE.items()) + "}"
     con.register("incoming_raw_records", frame)
     try:
-        row = con.execute(
+        rows = con.execute(
             f"""
             INSERT INTO {table.qualified} BY NAME
             SELECT *, ?::VARCHAR AS source, ?::TIMESTAMPTZ AS fetched_at FROM incoming_raw_records
@@ -84,12 +86,15 @@ def upsert_raw_records(
             WHERE {table.qualified}.payload::VARCHAR IS DISTINCT FROM excluded.payload::VARCHAR
                 AND coalesce(map_extract_value(MAP {precedence}, {table.qualified}.source), 0)
                     <= coalesce(map_extract_value(MAP {precedence}, excluded.source), 0)
+            RETURNING day
             """,
             [source, fetched_at],
-        ).fetchone()
+        ).fetchall()
     finally:
         con.unregister("incoming_raw_records")
-    return int(row[0]) if row else 0
+    if changed_days is not None:
+        changed_days.extend(day for (day,) in rows)
+    return len(rows)
 
 
 def quarantine_records(
@@ -176,6 +181,8 @@ class StoredCounts:
     users: tuple[str, ...] = field(default=())
     first_quarantined: dict[str, list[str]] = field(default_factory=dict)
     """Per user, the reasons of the records quarantined for the first time by this write."""
+    changed_days: dict[str, list[date]] = field(default_factory=dict)
+    """Per user, the days of the records this write inserted or changed (sorted, once each)."""
 
 
 def store_raw_batches(
@@ -193,11 +200,15 @@ def store_raw_batches(
     table = RAW_TABLES[stream]
     changed = quarantined = 0
     first_quarantined: dict[str, list[str]] = {}
+    changed_days: dict[str, list[date]] = {}
     with transaction(con, table.qualified):
         for user_id, batch in batches.items():
+            days: list[date] = []
             changed += upsert_raw_records(
-                con, table, user_id, batch.records, source=source, fetched_at=fetched_at
+                con, table, user_id, batch.records, source=source, fetched_at=fetched_at, changed_days=days
             )
+            if days:
+                changed_days[user_id] = sorted(set(days))
             reasons: list[str] = []
             quarantined += quarantine_records(
                 con, user_id, batch.rejects, seen_at=fetched_at, first_seen=reasons
@@ -211,4 +222,5 @@ def store_raw_batches(
         requests=sum(batch.requests for batch in batches.values()),
         users=tuple(batches),
         first_quarantined=first_quarantined,
+        changed_days=changed_days,
     )

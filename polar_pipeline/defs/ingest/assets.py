@@ -13,7 +13,7 @@ rows: everything fetched is stored first. A failed companion is logged and repor
 it always did, after the writes.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ import dagster as dg
 
 from polar_pipeline.accesslink import AccessLinkError, NotRegistered, ReauthorizationRequired
 from polar_pipeline.ingest.streams import RAW_STREAMS, SOURCE, RawStream, asset_stream_of, to_raw_batch
+from polar_pipeline.late_days import LateDays
 from polar_pipeline.orchestration.ownership import OWNERS
 from polar_pipeline.orchestration.partitions import partition_scope
 from polar_pipeline.orchestration.resources import (
@@ -40,6 +41,17 @@ INGEST_GROUP = "ingest"
 ARRIVAL_CHECK = "records_pass_staging_checks"
 _CheckedResult = dg.MaterializeResult
 """The unsubscripted class: Dagster recognises only it as the result of an asset that also reports checks."""
+
+
+def _late_days(counts: dict[str, StoredCounts], first_day: date, last_day: date) -> dict[str, list[date]]:
+    """Per user, the days outside the run whose records this run inserted or changed (sorted)."""
+    late: dict[str, set[date]] = {}
+    for stored in counts.values():
+        for user_id, days in stored.changed_days.items():
+            outside = {day for day in days if not first_day <= day <= last_day}
+            if outside:
+                late.setdefault(user_id, set()).update(outside)
+    return {user_id: sorted(days) for user_id, days in late.items()}
 
 
 def raw_asset_key(stream: str) -> dg.AssetKey:
@@ -184,6 +196,14 @@ def build_raw_asset(
                     evaluated_at=fetched_at,
                 )
         outcomes.record(_attempts(context.run.run_id, scope.users, skipped, failures, rejects), fetched_at)
+        late = _late_days(counts, scope.first_day, scope.last_day)
+        if late:
+            LateDays(Path(control_store.path)).record(late, fetched_at)
+            for user_id, days in late.items():
+                context.log.info(
+                    f"{key.to_user_string()}: user {user_id}: records of {len(days)} day(s) outside the run "
+                    f"({days[0]}..{days[-1]}) changed; the late_records sensor rebuilds them"
+                )
         for user_id in rejects.counts:
             context.log.warning(f"{key.to_user_string()}: user {user_id}: {rejects.describe(user_id)}")
         arrival = dg.AssetCheckResult(

@@ -9,6 +9,9 @@
   at once (one user's bad data or dead token never holds the others back), and the users it failed for are
   retried on their own with a doubling back-off, up to ``sync_retry_limit`` times; then they show as
   ``sync_failed`` in ``analytics.data_health`` and ``polar-flow status`` until a later sync succeeds.
+* ``late_records`` (sensor): raw records a run stored for days outside its own (``late_days``: a workout
+  uploaded late, a day re-sent) get those days and their trailing windows rebuilt, one run per user of the
+  derived assets.
 
 All are on by default (``DefaultScheduleStatus.RUNNING``): an install keeps itself current once
 ``polar-flow dev`` (or the compose file's daemon) runs.
@@ -35,8 +38,11 @@ from polar_pipeline.defs.refresh.requests import (
     run_slice,
 )
 from polar_pipeline.defs.requests.sensors import failure_message, register_if_new
+from polar_pipeline.history import history_start
+from polar_pipeline.late_days import LateDays
 from polar_pipeline.operations import DEFAULT_SYNC_DAYS
 from polar_pipeline.orchestration.partitions import USERS_PARTITIONS_NAME
+from polar_pipeline.rebuilds import derived_asset_keys, rebuild_range
 from polar_pipeline.settings import Settings
 from polar_pipeline.sync_outcomes import SyncAttempt, SyncOutcomes
 from polar_pipeline.sync_requests import SyncRequestQueue
@@ -44,6 +50,7 @@ from polar_pipeline.sync_requests import SyncRequestQueue
 DAILY_REFRESH = "daily_refresh"
 NEW_USERS = "new_users"
 SYNC_RETRIES = "sync_retries"
+LATE_RECORDS = "late_records"
 
 
 def _tick_time(context: dg.ScheduleEvaluationContext) -> datetime:
@@ -203,6 +210,36 @@ def sync_retries_tick(
     return dg.SensorResult(run_requests=run_requests, cursor=json.dumps({"updated_after": newest}))
 
 
+def late_record_requests(settings: Settings, now: datetime) -> dg.SensorResult | dg.SkipReason:
+    """One run per user of the derived assets over the days a run changed raw records of but did not
+    rebuild (``late_days``), plus the trailing windows after them (``rebuilds.rebuild_range``)."""
+    queue = LateDays(settings.control_store_path)
+    pending = queue.pending()
+    if not pending:
+        return dg.SkipReason("no raw records changed outside the days their runs rebuilt")
+    axis_start = history_start(settings)
+    today = refresh_last_day(settings, now)
+    keys = derived_asset_keys(settings)
+    run_requests: list[dg.RunRequest] = []
+    for user_id, days in pending.items():
+        span = rebuild_range(days[0], days[-1], axis_start=axis_start, today=today)
+        run_key = f"late-{user_id}-{days[0]}-{days[-1]}-{now.isoformat()}"
+        if span is not None:
+            request = range_request(run_key, (user_id, user_id), span, {TRIGGER_TAG: "late_records"})
+            run_requests.append(
+                dg.RunRequest(
+                    run_key=request.run_key,
+                    job_name=request.job_name,
+                    tags=request.tags,
+                    asset_selection=keys,
+                )
+            )
+        queue.mark_requested(user_id, days, run_key)  # days before the axis have no partition to rebuild
+    if not run_requests:
+        return dg.SkipReason("the late days lie before the day axis")
+    return dg.SensorResult(run_requests=run_requests)
+
+
 def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
     @dg.sensor(
         name=NEW_USERS,
@@ -228,4 +265,18 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
     def sync_retries(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         return sync_retries_tick(settings, context.instance, context.cursor, datetime.now(UTC))
 
-    return [new_users, sync_retries]
+    @dg.sensor(
+        name=LATE_RECORDS,
+        job_name=PIPELINE_JOB,
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "Raw records a run stored for days outside its own (a workout uploaded late, a day re-sent) get "
+            "their marts and analytics rebuilt: one run per user of the derived assets over those days and "
+            "the trailing windows after them."
+        ),
+    )
+    def late_records(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+        return late_record_requests(settings, datetime.now(UTC))
+
+    return [new_users, sync_retries, late_records]
