@@ -93,3 +93,24 @@ def test_a_folder_that_is_no_user_id_is_skipped_with_its_reason(
         found = scan_inbox(inbox, logging.getLogger("inbox-test"))
     assert [(file.user_id, file.path.name) for file in found] == [(USER, "export.zip")]
     assert "not|a user" in caplog.text and "invalid user id" in caplog.text
+
+
+def test_a_zip_that_is_no_export_fails_its_run_and_stays_in_the_inbox(pipeline: Pipeline) -> None:
+    target = pipeline.settings.home_dir / "inbox" / USER / "holiday-photos.zip"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"not a zip at all")
+    first = _tick(pipeline, None)
+    second = _tick(pipeline, first.cursor)
+    [request] = second.run_requests
+
+    job = build_definitions(pipeline.settings).resolve_job_def(IMPORT_JOB)
+    result = job.execute_in_process(
+        run_config=request.run_config, instance=pipeline.instance, raise_on_error=False
+    )
+    assert not result.success
+    failure = next(event for event in result.all_events if event.is_step_failure)
+    assert "not a Polar export" in str(failure.step_failure_data.error)  # type: ignore[union-attr]
+    assert target.read_bytes() == b"not a zip at all"  # left where it was, for the person to look at
+    assert not (pipeline.settings.home_dir / "imported").exists()
+    assert not pipeline.settings.warehouse_path.exists()  # nothing was written
+    assert _tick(pipeline, second.cursor).run_requests == []  # the same file version is not tried again
