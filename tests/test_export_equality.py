@@ -119,6 +119,21 @@ def test_imported_export_equals_the_synced_history(pipeline: Pipeline, tmp_path:
         [synced_user],
     )
     assert len(linked) == sum(row["exercise_count"] for row in synced.values())
+    # Each workout's sport reads back from the export: the real id 83 ("Other indoor") for mobility, the
+    # session's name for ids the importer has no pair for, the old format's enum string.
+    sports = pipeline.query(
+        "SELECT synced.detailed_sport_info, exported.detailed_sport_info FROM marts.exercises AS m "
+        "JOIN staging.exercises AS synced "
+        "ON synced.user_id = m.user_id AND synced.exercise_id = m.exercise_id "
+        "JOIN staging.exercises AS exported "
+        "ON exported.user_id = m.user_id AND exported.exercise_id = m.export_exercise_id "
+        "WHERE m.user_id = ?",
+        [synced_user],
+    )
+    assert len(sports) == len(linked)
+    translated = {"MOBILITY_STATIC": "OTHER_INDOOR"}
+    assert [(a, translated.get(a, a)) for a, _ in sports] == [(a, b) for a, b in sports]
+    assert len({a for a, _ in sports}) >= 2
 
     pointer = read_pointer(pipeline.settings.snapshots_dir)
     assert pointer is not None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -36,7 +37,10 @@ KEY_PREFIX = "export:"
 
 SPORT_IDS: dict[str, tuple[str, str]] = {"1": ("RUNNING", "RUNNING"), "83": ("OTHER", "OTHER_INDOOR")}
 """New-format ``sport.id`` → (AccessLink ``sport``, ``detailed_sport_info``), only pairs seen in real files
-(the export has no catalogue and community tables disagree); other ids keep ``export_sport_id`` only."""
+(the export has no catalogue and community tables disagree). For any other id, ``detailed_sport_info`` is
+the session's ``name`` (Polar writes the sport's name there, in the account's language) as an enum-style
+word (``"Strength training"`` → ``STRENGTH_TRAINING``), ``sport`` stays unknown, and ``export_sport_id``
+keeps the id."""
 
 SAMPLE_KEYS = frozenset({"samples", "routes", "recordedRoute"})
 """Per-sample content never copied into the raw payload (a sample store reads it from the member)."""
@@ -44,6 +48,14 @@ SAMPLE_KEYS = frozenset({"samples", "routes", "recordedRoute"})
 
 def is_session(basename: str) -> bool:
     return basename.startswith(PREFIXES) and basename.endswith(".json")
+
+
+def sport_word(name: Any) -> str | None:
+    """A sport's display name as an AccessLink-style enum word; None for anything but a non-empty text."""
+    if not isinstance(name, str):
+        return None
+    word = re.sub(r"\W+", "_", name.strip()).strip("_").upper()
+    return word or None
 
 
 def session_key(identity: str) -> str:
@@ -112,6 +124,7 @@ def _new_format(document: dict[str, Any]) -> dict[str, Any]:
     load_report = document.get("trainingLoadReport")
     load_report = load_report if isinstance(load_report, dict) else exercise.get("trainingLoadReport")
     sport_names = SPORT_IDS.get(sport_id or "")
+    named = sport_word(document.get("name"))
     zones = _new_heart_rate_zones(exercise.get("zones"))
     return without_none(
         {
@@ -123,7 +136,7 @@ def _new_format(document: dict[str, Any]) -> dict[str, Any]:
             "duration": duration,
             "device_id": document.get("deviceId") if isinstance(document.get("deviceId"), str) else None,
             "sport": sport_names[0] if sport_names else None,
-            "detailed_sport_info": sport_names[1] if sport_names else None,
+            "detailed_sport_info": sport_names[1] if sport_names else named,
             "calories": whole_number(document.get("calories", exercise.get("calories"))),
             "distance": number(document.get("distanceMeters", exercise.get("distanceMeters"))),
             "heart_rate": without_none(
@@ -144,6 +157,7 @@ def _new_format(document: dict[str, Any]) -> dict[str, Any]:
             "export_format": "new",
             "export_identifier": str(export_id) if export_id is not None else None,
             "export_sport_id": sport_id,
+            "export_sport_name": document.get("name") if isinstance(document.get("name"), str) else None,
             "export_summary": summary_of(document),
         }
     )

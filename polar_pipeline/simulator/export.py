@@ -118,7 +118,7 @@ SessionFormat = Literal["new", "old", "mixed"]
 
 SPORT_IDS: dict[str, tuple[str, str]] = {
     "RUNNING": ("1", "Running"),
-    "ROAD_BIKING": ("2", "Road cycling"),
+    "ROAD_BIKING": ("2", "Road biking"),
     "WALKING": ("3", "Walking"),
     "STRENGTH_TRAINING": ("15", "Strength training"),
     "MOBILITY_STATIC": ("83", "Other indoor"),
@@ -127,7 +127,9 @@ SPORT_IDS: dict[str, tuple[str, str]] = {
 """The new format's numeric ``sport.id`` and English ``name`` per AccessLink ``detailed_sport_info``.
 
 The export ships no sport catalogue; only 1 = Running and 83 = Other indoor are seen in real files. The other
-ids are this simulator's choice, one per detailed sport so the mapping inverts."""
+ids are this simulator's choice, one per detailed sport so the mapping inverts, and their names spell the
+AccessLink word, which an importer that falls back on the name reads back. Mobility is exported as Polar's
+real "Other indoor" (83), so it comes back as OTHER_INDOOR."""
 
 SAMPLE_TYPE_NAMES = {
     0: "HEART_RATE",
