@@ -27,6 +27,7 @@ from polar_pipeline.polar_export.archive import (
     open_export,
     parse_export_json,
 )
+from polar_pipeline.polar_export.memory import release_freed_memory
 from polar_pipeline.polar_export.samples import ExportSampleSink
 from polar_pipeline.polar_export.values import FileProblem, RecordError, quarantine_file, quarantine_record
 from polar_pipeline.warehouse.raw_store import (
@@ -249,6 +250,7 @@ def stream_export(
             )
         pending[stream] = MemberRecords(stream)
         pending_bytes[stream] = 0
+        release_freed_memory()
 
     for found in iter_export(path, samples, reading):
         batch = pending[found.stream]

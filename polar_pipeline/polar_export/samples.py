@@ -27,6 +27,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from polar_pipeline.polar_export.memory import release_freed_memory
 from polar_pipeline.polar_export.values import (
     as_object,
     first_exercise,
@@ -108,6 +109,7 @@ class _Buffer:
         self.writer.write_table(table)
         self.columns = {}
         self.pending_values = 0
+        release_freed_memory()
 
     def close(self) -> None:
         self.flush()
