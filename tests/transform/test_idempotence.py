@@ -7,8 +7,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import duckdb
+import pytest
 
-from polar_pipeline.sqlmodels import ModelGraph, run_models
+from polar_pipeline.defs.analytics import assets as analytics_assets
+from polar_pipeline.defs.analytics.assets import run_analytics_table
+from polar_pipeline.defs.analytics.definitions import ALL_TABLES
+from polar_pipeline.sqlmodels import ModelGraph, run_models, runner
+from polar_pipeline.warehouse.slices import UserDaySlice
 from polar_pipeline.warehouse.writer import connect_writer
 from tests.transform.conftest import SimWarehouse
 
@@ -94,5 +99,50 @@ def _original(path: Path, table: str, column: str, user_id: str, day: object) ->
         ).fetchone()
         assert row is not None
         return row[0]
+    finally:
+        con.close()
+
+
+def test_a_long_slice_written_in_chunks_gives_the_rows_of_one_pass(
+    sim_marts: SimWarehouse, graph: ModelGraph, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An import's years are replaced chunk by chunk (a transaction each, windows reading the committed
+    chunks before); the rows must be those the whole slice gives in one statement (``sim_marts``)."""
+    con = connect_writer(sim_marts.copy_to(tmp_path))
+    try:
+        one_pass = checksums(con, graph)
+        days = (sim_marts.last_day - sim_marts.first_day).days + 1
+        chunk_days = days // 6 + 1  # six chunks, of uneven windows
+        monkeypatch.setattr(runner, "CHUNK_USER_DAYS", len(sim_marts.users) * chunk_days)
+        runs = run_models(con, graph, sim_marts.users, sim_marts.first_day, sim_marts.last_day)
+        assert all(run.rows_deleted == run.rows_written > 0 for run in runs if run.model != "anomalies")
+        assert checksums(con, graph) == one_pass
+    finally:
+        con.close()
+
+
+def test_analytics_written_in_chunks_give_the_rows_of_one_pass(
+    sim_marts: SimWarehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The analytics tables go chunk by chunk too, each chunk reading its own lookback: same rows."""
+    con = connect_writer(sim_marts.copy_to(tmp_path))
+    whole = UserDaySlice(tuple(sim_marts.users), sim_marts.first_day, sim_marts.last_day)
+
+    def analytics_checksums() -> dict[str, str]:
+        for table in ALL_TABLES:
+            run_analytics_table(con, table, whole)
+        return {
+            table.relation: hashlib.sha256(
+                repr(con.execute(f"SELECT * FROM {table.relation} ORDER BY ALL").fetchall()).encode()
+            ).hexdigest()
+            for table in ALL_TABLES
+        }
+
+    try:
+        monkeypatch.setattr(analytics_assets, "CHUNK_USER_DAYS", 10**6)
+        one_pass = analytics_checksums()
+        days = (sim_marts.last_day - sim_marts.first_day).days + 1
+        monkeypatch.setattr(analytics_assets, "CHUNK_USER_DAYS", len(sim_marts.users) * (days // 5 + 1))
+        assert analytics_checksums() == one_pass
     finally:
         con.close()

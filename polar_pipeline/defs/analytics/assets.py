@@ -4,8 +4,9 @@ The functions are pure (polars in, polars out); this module is the only place th
 the warehouse and writes their rows back. A run reads each input relation for the run's users and days
 ``[first_day - lookback_days, last_day]`` in one query, calls the function once for the whole slice (all
 users and days: one vectorised pass, never a loop over partitions), and replaces the slice of its table in
-one transaction with the slice writer every mart uses. Dependencies carry the same trailing-window mapping
-as the windowed marts, so Dagster's lineage knows how far back each table reads.
+one transaction with the slice writer every mart uses; a slice longer than ``CHUNK_USER_DAYS`` user-days
+(an import's years) goes chunk by chunk, the way the SQL models do. Dependencies carry the same
+trailing-window mapping as the windowed marts, so Dagster's lineage knows how far back each table reads.
 """
 
 from collections.abc import Callable, Sequence
@@ -22,6 +23,7 @@ from polar_pipeline.orchestration.partitions import partition_scope
 from polar_pipeline.orchestration.resources import DUCKDB_POOL, WarehouseResource
 from polar_pipeline.orchestration.window_mapping import trailing_window_mapping
 from polar_pipeline.sqlmodels import slice_preview
+from polar_pipeline.sqlmodels.runner import CHUNK_USER_DAYS, day_chunks
 from polar_pipeline.warehouse.pause import pause_point
 from polar_pipeline.warehouse.slices import UserDaySlice, replace_slice
 from polar_pipeline.warehouse.writer import transaction
@@ -79,13 +81,25 @@ def read_inputs(
 def run_analytics_table(
     con: duckdb.DuckDBPyConnection, table: AnalyticsTable, user_day_slice: UserDaySlice
 ) -> tuple[int, int]:
-    """Compute ``table`` for the slice and replace its rows there; (rows deleted, rows written)."""
-    frames = read_inputs(con, table, user_day_slice)
-    rows = table.compute(*frames, user_day_slice.first_day, user_day_slice.last_day)
+    """Compute ``table`` for the slice and replace its rows there; (rows deleted, rows written).
+
+    A long slice (an import's years) is computed and written in chunks of ``CHUNK_USER_DAYS``, oldest first,
+    each reading its own lookback: the functions are slice-invariant (a 3-day refresh and a backfill give the
+    same rows), so the rows are the same, and memory is that of one chunk."""
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {ANALYTICS_SCHEMA}")
-    with transaction(con, table.relation):
-        written = replace_slice(con, table.relation, user_day_slice, rows)
-    return written.rows_deleted, written.rows_written
+    deleted = written_rows = 0
+    users = user_day_slice.users
+    for first_day, last_day in day_chunks(
+        user_day_slice.first_day, user_day_slice.last_day, max(1, CHUNK_USER_DAYS // max(1, len(users)))
+    ):
+        chunk = UserDaySlice(users, first_day, last_day)
+        frames = read_inputs(con, table, chunk)
+        rows = table.compute(*frames, first_day, last_day)
+        with transaction(con, table.relation):
+            written = replace_slice(con, table.relation, chunk, rows)
+        deleted += written.rows_deleted
+        written_rows += written.rows_written
+    return deleted, written_rows
 
 
 def build_analytics_asset(
