@@ -19,6 +19,7 @@ from typing import Any
 
 import duckdb
 
+from polar_pipeline.memory import release_freed_memory
 from polar_pipeline.polar_export import activity, heart_rate, recharge, sessions, sleep
 from polar_pipeline.polar_export.archive import (
     ExportArchive,
@@ -27,7 +28,6 @@ from polar_pipeline.polar_export.archive import (
     open_export,
     parse_export_json,
 )
-from polar_pipeline.polar_export.memory import release_freed_memory
 from polar_pipeline.polar_export.samples import ExportSampleSink
 from polar_pipeline.polar_export.values import FileProblem, RecordError, quarantine_file, quarantine_record
 from polar_pipeline.warehouse.raw_store import (

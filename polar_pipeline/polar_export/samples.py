@@ -27,7 +27,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from polar_pipeline.polar_export.memory import release_freed_memory
+from polar_pipeline.memory import release_freed_memory
 from polar_pipeline.polar_export.values import (
     as_object,
     first_exercise,

@@ -1,8 +1,8 @@
 """Giving freed memory back to the system while a long export is read.
 
 glibc keeps memory a process freed in its arenas, ready for reuse; after thousands of parsed members (an
-old-format session is megabytes of small JSON objects) that kept memory, not live data, was most of a
-years-long import's peak RSS. ``malloc_trim`` returns it. Called after each written batch.
+old-format session is megabytes of small JSON objects) that kept memory, not live data, was a good part of
+a years-long import's peak RSS. ``malloc_trim`` returns it. Called after each written batch.
 """
 
 from __future__ import annotations
