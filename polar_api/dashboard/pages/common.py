@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Protocol, TypeVar
 
-from polar_api.dashboard.model import PageData, SnapshotFacts
-from polar_api.dashboard.window import Window
+from polar_api.dashboard.model import PageData, SnapshotFacts, Trace
+from polar_api.dashboard.window import Window, on_calendar
 
 
 @dataclass(frozen=True)
@@ -118,3 +120,31 @@ def metric_value(name: str, value: float | None) -> str:
     units = {"overnight_hr_bpm": (0, "bpm"), "breathing_rate": (1, "/min"), "hrv_rmssd_ms": (0, "ms")}
     digits, unit = units.get(name, (0, ""))
     return number(value, digits, unit)
+
+
+class _Dated(Protocol):
+    @property
+    def day(self) -> date: ...
+
+
+DatedRow = TypeVar("DatedRow", bound=_Dated)
+
+
+def band_traces(
+    name: str,
+    window: Window,
+    rows: Iterable[DatedRow],
+    low: Callable[[DatedRow], float | None],
+    high: Callable[[DatedRow], float | None],
+) -> list[Trace]:
+    """A shaded band (a normal range, a usual range) as the two edge traces the charts fill between."""
+    rows = list(rows)
+    return [
+        Trace(
+            name=f"{name}, {edge}",
+            kind=f"band_{edge}",
+            style="band",
+            y=on_calendar(window, rows, lambda row: row.day, value),
+        )
+        for edge, value in (("low", low), ("high", high))
+    ]

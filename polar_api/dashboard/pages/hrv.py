@@ -10,6 +10,7 @@ import duckdb
 from polar_api.dashboard.model import Card, Chart, PageData, Table, Trace
 from polar_api.dashboard.pages.common import (
     PageContext,
+    band_traces,
     envelope,
     metric_label,
     metric_value,
@@ -123,18 +124,7 @@ def build(cursor: duckdb.DuckDBPyConnection, context: PageContext) -> PageData:
             y_title="ln rMSSD (ln ms)",
             x=days,
             traces=[
-                Trace(
-                    name="Normal band, low",
-                    kind="band_low",
-                    style="band",
-                    y=on_calendar(window, status, lambda r: r.day, lambda r: r.normal_low),
-                ),
-                Trace(
-                    name="Normal band, high",
-                    kind="band_high",
-                    style="band",
-                    y=on_calendar(window, status, lambda r: r.day, lambda r: r.normal_high),
-                ),
+                *band_traces("Normal band", window, status, lambda r: r.normal_low, lambda r: r.normal_high),
                 Trace(name="Nightly ln rMSSD", kind="line", style="nightly", y=ln_values, unit="ln ms"),
                 Trace(
                     name="7-day mean",
@@ -159,17 +149,8 @@ def build(cursor: duckdb.DuckDBPyConnection, context: PageContext) -> PageData:
             y_title="Heart rate (bpm)",
             x=days,
             traces=[
-                Trace(
-                    name="Usual range, low",
-                    kind="band_low",
-                    style="band",
-                    y=on_calendar(window, hr_baseline, lambda r: r.day, lambda r: r.lower_warning),
-                ),
-                Trace(
-                    name="Usual range, high",
-                    kind="band_high",
-                    style="band",
-                    y=on_calendar(window, hr_baseline, lambda r: r.day, lambda r: r.upper_warning),
+                *band_traces(
+                    "Usual range", window, hr_baseline, lambda r: r.lower_warning, lambda r: r.upper_warning
                 ),
                 Trace(name="Overnight heart rate", kind="line", style="heart", y=hr_values, unit="bpm"),
                 Trace(

@@ -8,6 +8,7 @@ import duckdb
 from polar_api.dashboard.model import Card, Chart, Message, PageData, ReferenceBand, Tone, Trace
 from polar_api.dashboard.pages.common import (
     PageContext,
+    band_traces,
     envelope,
     metric_label,
     number,
@@ -247,17 +248,8 @@ def build(cursor: duckdb.DuckDBPyConnection, context: PageContext) -> PageData:
             y_title="ln rMSSD (ln ms)",
             x=days,
             traces=[
-                Trace(
-                    name="Normal band, low",
-                    kind="band_low",
-                    style="band",
-                    y=on_calendar(window, hrv_days, lambda r: r.day, lambda r: r.normal_low),
-                ),
-                Trace(
-                    name="Normal band, high",
-                    kind="band_high",
-                    style="band",
-                    y=on_calendar(window, hrv_days, lambda r: r.day, lambda r: r.normal_high),
+                *band_traces(
+                    "Normal band", window, hrv_days, lambda r: r.normal_low, lambda r: r.normal_high
                 ),
                 Trace(
                     name="7-day mean",
