@@ -16,6 +16,7 @@ import argparse
 import os
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -52,8 +53,6 @@ def export_zip(years: int, cache: Path) -> Path:
         f"last_day=d.date.fromisoformat('{EXPORT_TODAY}'))"
     )
     started = time.perf_counter()
-    import subprocess
-
     subprocess.run([sys.executable, "-c", code], check=True)
     partial.rename(target)
     _print("export generated (cached for later runs)", f"{time.perf_counter() - started:.0f} s")

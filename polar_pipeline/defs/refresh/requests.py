@@ -61,12 +61,14 @@ def range_request(
     users: tuple[str, str],
     days: tuple[date, date],
     tags: dict[str, str],
+    asset_selection: Sequence[dg.AssetKey] | None = None,
 ) -> dg.RunRequest:
-    """One ``pipeline_job`` run over users first..last × days first..last."""
+    """One ``pipeline_job`` run over users first..last × days first..last (all its assets, or a selection)."""
     return dg.RunRequest(
         run_key=run_key,
         job_name=PIPELINE_JOB,
         tags=range_tags(users[0], days[0], days[1], last_user=users[1]) | tags,
+        asset_selection=None if asset_selection is None else list(asset_selection),
     )
 
 

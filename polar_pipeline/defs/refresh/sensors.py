@@ -225,15 +225,8 @@ def late_record_requests(settings: Settings, now: datetime) -> dg.SensorResult |
         span = rebuild_range(days[0], days[-1], axis_start=axis_start, today=today)
         run_key = f"late-{user_id}-{days[0]}-{days[-1]}-{now.isoformat()}"
         if span is not None:
-            request = range_request(run_key, (user_id, user_id), span, {TRIGGER_TAG: "late_records"})
-            run_requests.append(
-                dg.RunRequest(
-                    run_key=request.run_key,
-                    job_name=request.job_name,
-                    tags=request.tags,
-                    asset_selection=keys,
-                )
-            )
+            tags = {TRIGGER_TAG: "late_records"}
+            run_requests.append(range_request(run_key, (user_id, user_id), span, tags, asset_selection=keys))
         queue.mark_requested(user_id, days, run_key)  # days before the axis have no partition to rebuild
     if not run_requests:
         return dg.SkipReason("the late days lie before the day axis")
