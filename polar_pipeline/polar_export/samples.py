@@ -227,30 +227,49 @@ def commit_segments(con: duckdb.DuckDBPyConnection, sink: ExportSampleSink) -> d
     return rows
 
 
-def session_series(
-    document: dict[str, Any],
-) -> tuple[list[tuple[str, int | None, list[float | None]]], dict[str, Any] | None]:
-    """The session's (type code, seconds per sample, values) series and its route columns (or None)."""
+Series = tuple[str, int | None, list[float | None]]
+"""(AccessLink sample-type code, seconds per sample, values with None for a dropout)."""
+
+
+def session_series(document: dict[str, Any]) -> tuple[list[Series], dict[str, Any] | None]:
+    """The session's series and its route columns (or None)."""
     exercise = first_exercise(document)
-    samples = exercise.get("samples")
     if "exportVersion" in document:
-        return _old_series(as_object(samples)), _old_route(exercise, as_object(samples))
-    return _new_series(as_object(samples)), _new_route(as_object(exercise.get("routes")))
+        old = [
+            (code, _old_rate(points), _values([point.get("value") for point in points]))
+            for code, points in _old_entries(document)
+        ]
+        return old, _old_route(exercise, as_object(exercise.get("samples")))
+    new = [
+        (code, _rate(entry.get("intervalMillis")), _values(entry["values"]))
+        for code, entry in _new_entries(document)
+    ]
+    return new, _new_route(as_object(exercise.get("routes")))
 
 
 def series_types(document: dict[str, Any]) -> list[str]:
     """The sample-type codes a session carries (kept in its raw payload, so staging knows it has samples)."""
+    entries = _old_entries(document) if "exportVersion" in document else _new_entries(document)
+    return [code for code, _ in entries]
+
+
+def _new_entries(document: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The new format's series: ``samples.samples[{type, intervalMillis, values}]``, by type code."""
     samples = as_object(first_exercise(document).get("samples"))
-    if "exportVersion" in document:
-        return [
-            OLD_SAMPLE_CODES.get(key, key)
-            for key, entries in samples.items()
-            if key != "recordedRoute" and isinstance(entries, list)
-        ]
     return [
-        SAMPLE_TYPE_CODES.get(str(entry.get("type")), str(entry.get("type")))
+        (SAMPLE_TYPE_CODES.get(str(entry.get("type")), str(entry.get("type"))), entry)
         for entry in samples.get("samples") or []
         if isinstance(entry, dict) and isinstance(entry.get("values"), list)
+    ]
+
+
+def _old_entries(document: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The old format's series: one ``[{dateTime, value}]`` list per sample key, by type code."""
+    samples = as_object(first_exercise(document).get("samples"))
+    return [
+        (OLD_SAMPLE_CODES.get(key, key), [point for point in points if isinstance(point, dict)])
+        for key, points in samples.items()
+        if key != "recordedRoute" and isinstance(points, list)
     ]
 
 
@@ -258,43 +277,31 @@ def _values(items: Any) -> list[float | None]:
     return [float(v) if number(v) is not None else None for v in items] if isinstance(items, list) else []
 
 
-def _new_series(samples: dict[str, Any]) -> list[tuple[str, int | None, list[float | None]]]:
-    series = []
-    for entry in samples.get("samples") or []:
-        if not isinstance(entry, dict) or not isinstance(entry.get("values"), list):
-            continue
-        name = str(entry.get("type"))
-        interval = number(entry.get("intervalMillis"))
-        rate = round(interval / 1000) if interval is not None and interval >= 1000 else None
-        series.append((SAMPLE_TYPE_CODES.get(name, name), rate, _values(entry["values"])))
-    return series
+def _rate(interval_millis: Any) -> int | None:
+    interval = number(interval_millis)
+    return round(interval / 1000) if interval is not None and interval >= 1000 else None
+
+
+def _route_columns(points: list[dict[str, Any]], offsets: list[str | None]) -> dict[str, Any]:
+    """A route as the sample store's columns (the export records no satellites or fix quality)."""
+    return {
+        "latitudes": _values([p.get("latitude") for p in points]),
+        "longitudes": _values([p.get("longitude") for p in points]),
+        "offsets": offsets,
+        "satellites": [None] * len(points),
+        "fixes": [None] * len(points),
+    }
 
 
 def _new_route(routes: dict[str, Any]) -> dict[str, Any] | None:
     points = [p for p in as_object(routes.get("route")).get("wayPoints") or [] if isinstance(p, dict)]
     if not points:
         return None
-    return {
-        "latitudes": _values([p.get("latitude") for p in points]),
-        "longitudes": _values([p.get("longitude") for p in points]),
-        "offsets": [
-            seconds_as_iso(millis / 1000) if (millis := number(p.get("elapsedMillis"))) is not None else None
-            for p in points
-        ],
-        "satellites": [None] * len(points),
-        "fixes": [None] * len(points),
-    }
-
-
-def _old_series(samples: dict[str, Any]) -> list[tuple[str, int | None, list[float | None]]]:
-    series = []
-    for key, entries in samples.items():
-        if key == "recordedRoute" or not isinstance(entries, list):
-            continue
-        points = [entry for entry in entries if isinstance(entry, dict)]
-        values = _values([point.get("value") for point in points])
-        series.append((OLD_SAMPLE_CODES.get(key, key), _old_rate(points), values))
-    return series
+    offsets = [
+        seconds_as_iso(millis / 1000) if (millis := number(p.get("elapsedMillis"))) is not None else None
+        for p in points
+    ]
+    return _route_columns(points, offsets)
 
 
 def _old_rate(points: list[dict[str, Any]]) -> int | None:
@@ -309,18 +316,12 @@ def _old_rate(points: list[dict[str, Any]]) -> int | None:
 
 def _old_route(exercise: dict[str, Any], samples: dict[str, Any]) -> dict[str, Any] | None:
     points = [p for p in samples.get("recordedRoute") or [] if isinstance(p, dict)]
-    start = local_datetime(exercise.get("startTime"))
     if not points:
         return None
+    start = local_datetime(exercise.get("startTime"))
     offsets: list[str | None] = []
     for point in points:
         stamp = local_datetime(point.get("dateTime"))
         elapsed = None if stamp is None or start is None else (stamp - start).total_seconds()
         offsets.append(None if elapsed is None else seconds_as_iso(elapsed))
-    return {
-        "latitudes": _values([p.get("latitude") for p in points]),
-        "longitudes": _values([p.get("longitude") for p in points]),
-        "offsets": offsets,
-        "satellites": [None] * len(points),
-        "fixes": [None] * len(points),
-    }
+    return _route_columns(points, offsets)
