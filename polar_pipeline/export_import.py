@@ -19,24 +19,26 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import dagster as dg
 import duckdb
 
 from polar_pipeline import clock
 from polar_pipeline.control_store import UnknownUser
 from polar_pipeline.history import history_start
-from polar_pipeline.orchestration.home import dagster_instance
-from polar_pipeline.orchestration.partitions import USERS_PARTITIONS_NAME, range_tags
+from polar_pipeline.memory import release_freed_memory
 from polar_pipeline.polar_export import ImportSummary
 from polar_pipeline.polar_export.archive import open_export
 from polar_pipeline.polar_export.importer import family_of, stream_export
 from polar_pipeline.polar_export.samples import ExportSampleSink, commit_segments, known_export_samples
-from polar_pipeline.progress import EventListener, execute_watched
-from polar_pipeline.rebuilds import derived_asset_keys, rebuild_range
 from polar_pipeline.settings import Settings
 from polar_pipeline.warehouse.schema import ensure_raw_schema
 from polar_pipeline.warehouse.writer import connect_writer
+
+if TYPE_CHECKING:  # Dagster is imported once the export is stored, not while it is read
+    import dagster as dg
+
+    from polar_pipeline.progress import EventListener
 
 IMPORTED_DIR = "imported"
 
@@ -98,6 +100,9 @@ def rebuild_user_days(
         process_tags,
         recover_abandoned_runs,
     )
+    from polar_pipeline.orchestration.partitions import range_tags
+    from polar_pipeline.progress import execute_watched
+    from polar_pipeline.rebuilds import derived_asset_keys
 
     recover_abandoned_runs(instance)
     announce_other_runs(instance)
@@ -124,6 +129,44 @@ def keep_archive(settings: Settings, user_id: str, path: Path, at: datetime) -> 
     return target
 
 
+@dataclass(frozen=True)
+class StoredExport:
+    """What reading and storing the export did: the raw records' summary and the sample store's share."""
+
+    summary: ImportSummary
+    sample_rows: dict[str, int]
+    sample_sessions: int
+
+
+def read_and_store(settings: Settings, user_id: str, path: Path, fetched_at: datetime) -> StoredExport:
+    """The export's records into raw (a writer transaction per batch) and its series into the sample store.
+
+    Runs before Dagster is imported (``rebuild_user_days`` loads it): reading years of JSON is the import's
+    other memory peak, and it does not need Dagster's ~150 MB beside it."""
+    sink = ExportSampleSink(
+        settings.samples_dir, user_id, fetched_at, known_export_samples(settings.samples_dir, user_id)
+    )
+
+    @contextmanager
+    def writer() -> Iterator[duckdb.DuckDBPyConnection]:
+        con = connect_writer(settings.warehouse_path, memory_limit=settings.warehouse_memory_limit)
+        try:
+            ensure_raw_schema(con)
+            yield con
+        finally:
+            con.close()
+
+    try:
+        summary = stream_export(writer, user_id, path, fetched_at=fetched_at, samples=sink)
+        sink.close()
+        with writer() as con:
+            sample_rows = commit_segments(con, sink)
+    finally:
+        sink.discard()  # whatever did not become a segment
+    release_freed_memory()
+    return StoredExport(summary, sample_rows, sink.sessions)
+
+
 def import_export(
     settings: Settings,
     user_id: str,
@@ -139,31 +182,16 @@ def import_export(
 
     files = files_per_family(path)  # a path that is no export fails here, before anything is written
     now = datetime.now(UTC)
-    sink = ExportSampleSink(
-        settings.samples_dir, user_id, now, known_export_samples(settings.samples_dir, user_id)
-    )
-
-    @contextmanager
-    def writer() -> Iterator[duckdb.DuckDBPyConnection]:
-        con = connect_writer(settings.warehouse_path, memory_limit=settings.warehouse_memory_limit)
-        try:
-            ensure_raw_schema(con)
-            yield con
-        finally:
-            con.close()
-
     seconds: dict[str, float] = {}
     started = time.perf_counter()
-    try:
-        stored = stream_export(writer, user_id, path, fetched_at=now, samples=sink)
-        sink.close()
-        with writer() as con:
-            sample_rows = commit_segments(con, sink)
-    finally:
-        sink.discard()  # whatever did not become a segment
+    stored = read_and_store(settings, user_id, path, now)
     axis_start = history_start(settings)
     seconds["read and store"] = time.perf_counter() - started
     kept_at = keep_archive(settings, user_id, path, now)
+
+    from polar_pipeline.orchestration.home import dagster_instance
+    from polar_pipeline.orchestration.partitions import USERS_PARTITIONS_NAME
+    from polar_pipeline.rebuilds import rebuild_range
 
     instance = instance or dagster_instance(settings)
     new_partition = user_id not in instance.get_dynamic_partitions(USERS_PARTITIONS_NAME)
@@ -176,7 +204,7 @@ def import_export(
         has_token = False
 
     days = rebuild_range(
-        stored.first_day, stored.last_day, axis_start=axis_start, today=clock.today(settings)
+        stored.summary.first_day, stored.summary.last_day, axis_start=axis_start, today=clock.today(settings)
     )
     rebuild = None
     if days is not None:
@@ -192,8 +220,8 @@ def import_export(
     return ExportImport(
         user_id=user_id,
         files=files,
-        stored=stored,
-        before_axis_days=len({day for day in stored.days if day < axis_start}),
+        stored=stored.summary,
+        before_axis_days=len({day for day in stored.summary.days if day < axis_start}),
         axis_start=axis_start,
         new_partition=new_partition,
         has_token=has_token,
@@ -201,8 +229,8 @@ def import_export(
         published=published,
         generation=pointer.generation if pointer is not None else None,
         kept_at=kept_at,
-        sample_sessions=sink.sessions,
-        sample_rows=sample_rows,
+        sample_sessions=stored.sample_sessions,
+        sample_rows=stored.sample_rows,
         seconds=seconds,
     )
 

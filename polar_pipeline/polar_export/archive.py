@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -83,15 +84,28 @@ def _no_number(token: str) -> None:
     return None
 
 
+_HUGE_EXPONENTS = (re.compile(rb"e\+?[0-9]{3}"), re.compile(rb"E\+?[0-9]{3}"))
+"""A float written with a three-digit exponent may be too large for a double (it parses as infinity). Two
+patterns that start with a literal: Python's regex engine skips to a literal fast, not to a class."""
+
+
+def _is_nan(value: Any) -> bool:
+    return value == "NaN" if isinstance(value, str) else isinstance(value, float) and not math.isfinite(value)
+
+
 def _nulls_for_nan(value: Any) -> Any:
-    if isinstance(value, str):
-        return None if value == "NaN" else value
-    if isinstance(value, float) and not math.isfinite(value):
+    """``"NaN"`` strings and non-finite floats become None, in place: a 10 MB session is not copied."""
+    if _is_nan(value):
         return None
-    if isinstance(value, list):
-        return [_nulls_for_nan(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _nulls_for_nan(item) for key, item in value.items()}
+    pending = [value]
+    while pending:
+        container = pending.pop()
+        items = container.items() if isinstance(container, dict) else enumerate(container)
+        for key, item in items:
+            if isinstance(item, (dict, list)):
+                pending.append(item)
+            elif _is_nan(item):
+                container[key] = None
     return value
 
 
@@ -105,4 +119,8 @@ def parse_export_json(data: bytes) -> Any:
         parsed = json.loads(text, parse_constant=_no_number)
     except json.JSONDecodeError as error:
         raise MemberError(f"not valid JSON (truncated or corrupt: {error})") from error
-    return _nulls_for_nan(parsed)
+    # Walking a session's million values costs several times the parse: only walk a member that can hold
+    # something to replace (bare NaN tokens are already None through parse_constant).
+    return (
+        _nulls_for_nan(parsed) if b'"NaN"' in data or any(p.search(data) for p in _HUGE_EXPONENTS) else parsed
+    )

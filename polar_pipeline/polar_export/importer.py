@@ -43,7 +43,7 @@ SOURCE = "export"
 
 STREAMS = (sessions.STREAM, activity.STREAM, sleep.STREAM, recharge.STREAM, heart_rate.STREAM)
 
-BATCH_BYTES = 8 * 1024 * 1024
+BATCH_BYTES = 2 * 1024 * 1024
 """Payload bytes per stream held before ``stream_export`` writes them (bounds memory on a long export)."""
 
 SKIPPED_FAMILIES: tuple[tuple[str, str], ...] = (

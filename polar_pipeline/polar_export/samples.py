@@ -71,7 +71,7 @@ OLD_SAMPLE_CODES: dict[str, str] = {
 }
 """Old-format ``samples`` keys (``[{dateTime, value}]`` lists) → the same codes."""
 
-FLUSH_VALUES = 500_000
+FLUSH_VALUES = 100_000
 """Values buffered per kind before they are written out (~20 MB as Python floats): a few sessions' worth."""
 
 INCOMING_DIR = ".incoming"

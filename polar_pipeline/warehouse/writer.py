@@ -29,7 +29,9 @@ def connect_writer(
     other holder (a run of another Dagster instance, ``make bench``, a DuckDB shell on the file). Waiting
     is said once on stderr, and so are getting the lock after a wait and giving up (DuckDB's error is
     re-raised then). ``memory_limit`` (``Settings.warehouse_memory_limit``) bounds DuckDB's memory: past it
-    DuckDB spills to a temporary folder beside the file instead of growing.
+    DuckDB spills to a temporary folder beside the file instead of growing. The allocator's background
+    threads hand memory a finished query freed back to the system within about a second: without them a
+    long run keeps the peak of its heaviest query (a 180-day JSON parse, ~150 MB) for the rest of the run.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -42,7 +44,7 @@ def connect_writer(
     waiting = False
     while True:
         try:
-            con = duckdb.connect(str(path), config={"memory_limit": memory_limit} if memory_limit else {})
+            con = duckdb.connect(str(path), config=_writer_config(memory_limit))
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
                 raise
@@ -61,6 +63,16 @@ def connect_writer(
             if waiting:
                 say(f"got the warehouse after waiting {time.monotonic() - started:.1f} s")
             return con
+
+
+DuckDBConfig = dict[str, str | bool | int | float | list[str]]
+
+
+def _writer_config(memory_limit: str | None) -> DuckDBConfig:
+    config: DuckDBConfig = {"allocator_background_threads": True}
+    if memory_limit:
+        config["memory_limit"] = memory_limit
+    return config
 
 
 @contextmanager

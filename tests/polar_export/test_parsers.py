@@ -70,6 +70,15 @@ def test_nan_tokens_and_strings_become_null() -> None:
     assert parsed == {"a": [1, None, None, 2.5, None], "b": "NaNa"}
 
 
+def test_nested_nan_strings_and_overflowing_numbers_become_null() -> None:
+    """The walk runs only for members that may need it: deep "NaN" strings and too-large floats still go."""
+    parsed = parse_export_json(b'{"s": [{"v": ["NaN", {"w": "NaN"}]}], "x": [1e999, 2E+400, 1.5e-05]}')
+    assert parsed == {"s": [{"v": [None, {"w": None}]}], "x": [None, None, 1.5e-05]}
+    assert parse_export_json(b'"NaN"') is None
+    plain = b'{"samples": [{"dateTime": "2021-03-06T09:29:01", "value": 1.5e2}], "name": "NaNa"}'
+    assert parse_export_json(plain) == json.loads(plain)
+
+
 def test_skipped_families_are_counted(export_zip: Path) -> None:
     contents = read_export(export_zip)
     assert dict(contents.skipped) == {
