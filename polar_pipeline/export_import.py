@@ -11,33 +11,29 @@ Dagster and the snapshot only. The archive itself is kept under ``$POLAR_HOME/im
 
 from __future__ import annotations
 
+import gc
+import multiprocessing
 import shutil
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import duckdb
-
 from polar_pipeline import clock
 from polar_pipeline.control_store import UnknownUser
-from polar_pipeline.history import history_start
 from polar_pipeline.memory import release_freed_memory
-from polar_pipeline.polar_export import ImportSummary
-from polar_pipeline.polar_export.archive import open_export
-from polar_pipeline.polar_export.importer import family_of, stream_export
-from polar_pipeline.polar_export.samples import ExportSampleSink, commit_segments, known_export_samples
 from polar_pipeline.settings import Settings
-from polar_pipeline.warehouse.schema import ensure_raw_schema
-from polar_pipeline.warehouse.writer import connect_writer
 
-if TYPE_CHECKING:  # Dagster is imported once the export is stored, not while it is read
+if TYPE_CHECKING:  # the heavy libraries are imported where they are used (see ``read_and_store``)
     import dagster as dg
+    import duckdb
 
+    from polar_pipeline.polar_export import ImportSummary
     from polar_pipeline.progress import EventListener
 
 IMPORTED_DIR = "imported"
@@ -78,6 +74,9 @@ class ExportImport:
 
 def files_per_family(path: Path) -> dict[str, int]:
     """How many members of each family the archive holds (names only: nothing is parsed)."""
+    from polar_pipeline.polar_export.archive import open_export
+    from polar_pipeline.polar_export.importer import family_of
+
     with open_export(path) as archive:
         return dict(Counter(family_of(member.basename) for member in archive.members()))
 
@@ -91,7 +90,10 @@ def rebuild_user_days(
     instance: dg.DagsterInstance,
     progress: EventListener | None = None,
 ) -> RebuildOutcome:
-    """ONE run of ``pipeline_job`` over the user's days, the derived assets only (no AccessLink calls)."""
+    """ONE run of ``pipeline_job`` over the user's days, the derived assets only (no AccessLink calls).
+
+    DuckDB runs with the import's limits (``Settings.for_import_rebuild``): one thread and
+    ``import_memory_limit``, which keep years of one user's days within the import's memory."""
     from polar_pipeline.definitions import build_definitions
     from polar_pipeline.defs.pipeline.definitions import PIPELINE_JOB
     from polar_pipeline.operations import (
@@ -106,7 +108,7 @@ def rebuild_user_days(
 
     recover_abandoned_runs(instance)
     announce_other_runs(instance)
-    job = build_definitions(settings).resolve_job_def(PIPELINE_JOB)
+    job = build_definitions(settings.for_import_rebuild()).resolve_job_def(PIPELINE_JOB)
     subset = job.get_subset(asset_selection=set(derived_asset_keys(settings)))
     result = execute_watched(
         subset,
@@ -138,18 +140,42 @@ class StoredExport:
     sample_sessions: int
 
 
-def read_and_store(settings: Settings, user_id: str, path: Path, fetched_at: datetime) -> StoredExport:
-    """The export's records into raw (a writer transaction per batch) and its series into the sample store.
+def read_and_store(
+    settings: Settings, user_id: str, path: Path, fetched_at: datetime
+) -> tuple[dict[str, int], StoredExport]:
+    """The archive's files per family, and its records stored, by a child process of its own.
 
-    Runs before Dagster is imported (``rebuild_user_days`` loads it): reading years of JSON is the import's
-    other memory peak, and it does not need Dagster's ~150 MB beside it."""
+    Reading years of JSON leaves Python's, DuckDB's and Arrow's allocators holding memory the process no
+    longer uses. In a child it goes back to the system when the child exits, so the rebuild that follows
+    (Dagster loaded, DuckDB busy) does not start on top of it, and this process stays small meanwhile: it
+    has imported none of those libraries yet. The child is spawned (a fresh interpreter, no Dagster), and an
+    error in it (``ValueError``: not an export, raised before anything is written) is raised here."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as child:
+        return child.submit(_read_and_store, settings, user_id, path, fetched_at).result()
+
+
+def _read_and_store(
+    settings: Settings, user_id: str, path: Path, fetched_at: datetime
+) -> tuple[dict[str, int], StoredExport]:
+    """In the child: the export's records into raw (a writer transaction per batch), its series into the
+    sample store."""
+    from polar_pipeline.polar_export.importer import stream_export
+    from polar_pipeline.polar_export.samples import ExportSampleSink, commit_segments, known_export_samples
+    from polar_pipeline.warehouse.schema import ensure_raw_schema
+    from polar_pipeline.warehouse.writer import connect_writer
+
+    files = files_per_family(path)  # a path that is no export fails here, before anything is written
     sink = ExportSampleSink(
         settings.samples_dir, user_id, fetched_at, known_export_samples(settings.samples_dir, user_id)
     )
 
     @contextmanager
     def writer() -> Iterator[duckdb.DuckDBPyConnection]:
-        con = connect_writer(settings.warehouse_path, memory_limit=settings.warehouse_memory_limit)
+        con = connect_writer(
+            settings.warehouse_path,
+            memory_limit=settings.warehouse_memory_limit,
+            threads=settings.warehouse_threads,
+        )
         try:
             ensure_raw_schema(con)
             yield con
@@ -163,8 +189,7 @@ def read_and_store(settings: Settings, user_id: str, path: Path, fetched_at: dat
             sample_rows = commit_segments(con, sink)
     finally:
         sink.discard()  # whatever did not become a segment
-    release_freed_memory()
-    return StoredExport(summary, sample_rows, sink.sessions)
+    return files, StoredExport(summary, sample_rows, sink.sessions)
 
 
 def import_export(
@@ -177,18 +202,17 @@ def import_export(
     progress: EventListener | None = None,
 ) -> ExportImport:
     """Read, store, keep, rebuild and publish one export for ``user_id`` (``ValueError``: not an export)."""
-    from polar_pipeline.operations import open_control_store, publish
-    from polar_pipeline.warehouse.snapshot import read_pointer
-
-    files = files_per_family(path)  # a path that is no export fails here, before anything is written
     now = datetime.now(UTC)
     seconds: dict[str, float] = {}
     started = time.perf_counter()
-    stored = read_and_store(settings, user_id, path, now)
+    files, stored = read_and_store(settings, user_id, path, now)
+    from polar_pipeline.history import history_start
+
     axis_start = history_start(settings)
     seconds["read and store"] = time.perf_counter() - started
     kept_at = keep_archive(settings, user_id, path, now)
 
+    from polar_pipeline.operations import open_control_store, publish
     from polar_pipeline.orchestration.home import dagster_instance
     from polar_pipeline.orchestration.partitions import USERS_PARTITIONS_NAME
     from polar_pipeline.rebuilds import rebuild_range
@@ -214,8 +238,12 @@ def import_export(
     published = None
     if publish_after and (rebuild is None or rebuild.success):
         started = time.perf_counter()
-        published = publish(settings, instance=instance)
+        gc.collect()  # the rebuild's run objects, before the publish run adds its own
+        release_freed_memory()
+        published = publish(settings.for_import_rebuild(), instance=instance)
         seconds["publish"] = time.perf_counter() - started
+    from polar_pipeline.warehouse.snapshot import read_pointer
+
     pointer = read_pointer(settings.snapshots_dir)
     return ExportImport(
         user_id=user_id,

@@ -78,6 +78,23 @@ class Settings(BaseSettings):
         description="DuckDB memory_limit of every warehouse writer (runs, imports): past it DuckDB spills to "
         "disk instead of growing, so a years-long rebuild stays within the machine's share",
     )
+    warehouse_threads: int = Field(
+        default=0,
+        ge=0,
+        description="DuckDB threads of every warehouse writer; 0: one per core (DuckDB's default)",
+    )
+    import_memory_limit: str = Field(
+        default="320MB",
+        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="DuckDB memory_limit of the rebuild after an account-export import (instead of "
+        "warehouse_memory_limit): years of one user's days, rebuilt in half-year slices, fit in it",
+    )
+    import_threads: int = Field(
+        default=1,
+        ge=0,
+        description="DuckDB threads of the rebuild after an import: its queries are small slices, one thread "
+        "is as fast on two cores and needs less memory; 0: one per core",
+    )
     api_cache_mb: int = Field(
         default=64,
         ge=0,
@@ -118,6 +135,15 @@ class Settings(BaseSettings):
         except (ValueError, KeyError) as error:
             raise ValueError(f"not an IANA time zone this machine knows: {value!r}") from error
         return value
+
+    def for_import_rebuild(self) -> Settings:
+        """These settings with the DuckDB limits of an import's rebuild (``import_*``)."""
+        return self.model_copy(
+            update={
+                "warehouse_memory_limit": self.import_memory_limit,
+                "warehouse_threads": self.import_threads,
+            }
+        )
 
     @cached_property
     def home_dir(self) -> Path:

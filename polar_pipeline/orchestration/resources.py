@@ -28,12 +28,18 @@ class WarehouseResource(DuckDBResource):
 
     snapshots_dir: str
     samples_dir: str
+    memory_limit: str = ""
+    """DuckDB's memory_limit (``Settings.warehouse_memory_limit``); empty: DuckDB's default."""
+    threads: int = 0
+    """DuckDB's threads (``Settings.warehouse_threads``); 0: DuckDB's default, one per core."""
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         settings = get_settings()
         arm_pause_points(settings.debug_pause_at.split(","), settings.debug_pause_seconds)
-        con = connect_writer(Path(self.database), memory_limit=settings.warehouse_memory_limit)
+        con = connect_writer(
+            Path(self.database), memory_limit=self.memory_limit or None, threads=self.threads
+        )
         try:
             ensure_raw_schema(con)
             yield con
@@ -83,6 +89,8 @@ def build_resources(settings: Settings | None = None) -> dict[str, object]:
             database=str(settings.warehouse_path),
             snapshots_dir=str(settings.snapshots_dir),
             samples_dir=str(settings.samples_dir),
+            memory_limit=settings.warehouse_memory_limit,
+            threads=settings.warehouse_threads,
         ),
         "accesslink": AccessLinkResource(
             base_url=settings.accesslink_url,

@@ -20,7 +20,11 @@ LOCK_RETRY_SECONDS = 120.0
 
 
 def connect_writer(
-    path: Path, *, retry_seconds: float = LOCK_RETRY_SECONDS, memory_limit: str | None = None
+    path: Path,
+    *,
+    retry_seconds: float = LOCK_RETRY_SECONDS,
+    memory_limit: str | None = None,
+    threads: int = 0,
 ) -> duckdb.DuckDBPyConnection:
     """Open the warehouse read-write, waiting out another process's lock instead of failing at once.
 
@@ -29,7 +33,8 @@ def connect_writer(
     other holder (a run of another Dagster instance, ``make bench``, a DuckDB shell on the file). Waiting
     is said once on stderr, and so are getting the lock after a wait and giving up (DuckDB's error is
     re-raised then). ``memory_limit`` (``Settings.warehouse_memory_limit``) bounds DuckDB's memory: past it
-    DuckDB spills to a temporary folder beside the file instead of growing. The allocator's background
+    DuckDB spills to a temporary folder beside the file instead of growing; ``threads`` (0: one per core)
+    is ``Settings.warehouse_threads``. The allocator's background
     threads hand memory a finished query freed back to the system within about a second: without them a
     long run keeps the peak of its heaviest query (a 180-day JSON parse, ~150 MB) for the rest of the run.
     """
@@ -44,7 +49,7 @@ def connect_writer(
     waiting = False
     while True:
         try:
-            con = duckdb.connect(str(path), config=_writer_config(memory_limit))
+            con = duckdb.connect(str(path), config=_writer_config(memory_limit, threads))
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
                 raise
@@ -68,10 +73,12 @@ def connect_writer(
 DuckDBConfig = dict[str, str | bool | int | float | list[str]]
 
 
-def _writer_config(memory_limit: str | None) -> DuckDBConfig:
+def _writer_config(memory_limit: str | None, threads: int) -> DuckDBConfig:
     config: DuckDBConfig = {"allocator_background_threads": True}
     if memory_limit:
         config["memory_limit"] = memory_limit
+    if threads:
+        config["threads"] = threads
     return config
 
 

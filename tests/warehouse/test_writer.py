@@ -102,3 +102,28 @@ def test_transaction_rolls_back_on_error(con: duckdb.DuckDBPyConnection) -> None
         upsert_raw_records(con, table, "u1", nights(date(2026, 1, 1), 5, score=10), source="t", fetched_at=T0)
         raise RuntimeError("boom")
     assert table_rows(con, table.qualified) == before
+
+
+def test_an_import_rebuild_gets_its_own_duckdb_limits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scheduled runs use POLAR_WAREHOUSE_*; an import's rebuild and publish use POLAR_IMPORT_* instead."""
+    from polar_pipeline.orchestration.resources import build_resources
+    from polar_pipeline.settings import Settings
+
+    monkeypatch.setenv("POLAR_HOME", str(tmp_path))
+    monkeypatch.setenv("POLAR_WAREHOUSE_MEMORY_LIMIT", "700MB")
+    monkeypatch.setenv("POLAR_IMPORT_MEMORY_LIMIT", "300MB")
+    monkeypatch.setenv("POLAR_IMPORT_THREADS", "1")
+    settings = Settings()
+
+    def limits(given: Settings) -> tuple[str, int]:
+        warehouse = build_resources(given)["warehouse"]
+        with warehouse.get_connection() as con:  # type: ignore[attr-defined]
+            row = con.execute("SELECT current_setting('memory_limit'), current_setting('threads')").fetchone()
+        assert row is not None
+        return str(row[0]), int(row[1])
+
+    scheduled, imported = limits(settings), limits(settings.for_import_rebuild())
+    assert imported == ("286.1 MiB", 1)  # DuckDB shows 300 MB in MiB
+    assert scheduled[0] == "667.5 MiB" and scheduled[1] >= 1
