@@ -13,6 +13,9 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DUCKDB_MEMORY_SIZE = r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$"
+"""A size DuckDB's memory_limit accepts: 1GB, 320MB, 1.5GiB."""
+
 
 class Settings(BaseSettings):
     """Environment variables prefixed ``POLAR_`` (``POLAR_HOME``, ``POLAR_ACCESSLINK_URL`` …)."""
@@ -74,7 +77,7 @@ class Settings(BaseSettings):
     debug_pause_seconds: float = Field(default=60.0, ge=0, description="crash tests: length of each pause")
     warehouse_memory_limit: str = Field(
         default="1GB",
-        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        pattern=DUCKDB_MEMORY_SIZE,
         description="DuckDB memory_limit of every warehouse writer (runs, imports): past it DuckDB spills to "
         "disk instead of growing, so a years-long rebuild stays within the machine's share",
     )
@@ -85,7 +88,7 @@ class Settings(BaseSettings):
     )
     import_memory_limit: str = Field(
         default="320MB",
-        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        pattern=DUCKDB_MEMORY_SIZE,
         description="DuckDB memory_limit of the rebuild after an account-export import (instead of "
         "warehouse_memory_limit): years of one user's days, rebuilt in half-year slices, fit in it",
     )
