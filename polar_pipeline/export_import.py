@@ -16,9 +16,8 @@ import multiprocessing
 import shutil
 import time
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -161,26 +160,19 @@ def _read_and_store(
     sample store."""
     from polar_pipeline.polar_export.importer import stream_export
     from polar_pipeline.polar_export.samples import ExportSampleSink, commit_segments, known_export_samples
-    from polar_pipeline.warehouse.schema import ensure_raw_schema
-    from polar_pipeline.warehouse.writer import connect_writer
+    from polar_pipeline.warehouse.schema import raw_writer
 
     files = files_per_family(path)  # a path that is no export fails here, before anything is written
     sink = ExportSampleSink(
         settings.samples_dir, user_id, fetched_at, known_export_samples(settings.samples_dir, user_id)
     )
 
-    @contextmanager
-    def writer() -> Iterator[duckdb.DuckDBPyConnection]:
-        con = connect_writer(
+    def writer() -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        return raw_writer(
             settings.warehouse_path,
             memory_limit=settings.warehouse_memory_limit,
             threads=settings.warehouse_threads,
         )
-        try:
-            ensure_raw_schema(con)
-            yield con
-        finally:
-            con.close()
 
     try:
         summary = stream_export(writer, user_id, path, fetched_at=fetched_at, samples=sink)

@@ -17,8 +17,7 @@ from polar_pipeline.accesslink import AccessLinkClient
 from polar_pipeline.control_store import ControlStore, load_or_create_key
 from polar_pipeline.settings import Settings, get_settings
 from polar_pipeline.warehouse.pause import arm_pause_points
-from polar_pipeline.warehouse.schema import ensure_raw_schema
-from polar_pipeline.warehouse.writer import connect_writer
+from polar_pipeline.warehouse.schema import raw_writer
 
 DUCKDB_POOL = "duckdb"
 
@@ -37,14 +36,10 @@ class WarehouseResource(DuckDBResource):
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         settings = get_settings()
         arm_pause_points(settings.debug_pause_at.split(","), settings.debug_pause_seconds)
-        con = connect_writer(
+        with raw_writer(
             Path(self.database), memory_limit=self.memory_limit or None, threads=self.threads
-        )
-        try:
-            ensure_raw_schema(con)
+        ) as con:
             yield con
-        finally:
-            con.close()
 
 
 class AccessLinkResource(dg.ConfigurableResource["AccessLinkResource"]):

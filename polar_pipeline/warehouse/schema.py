@@ -5,13 +5,15 @@ Raw tables are the only copy of data AccessLink has forgotten, so they are upser
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import duckdb
 
-from polar_pipeline.warehouse.writer import transaction
+from polar_pipeline.warehouse.writer import connect_writer, transaction
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,19 @@ CREATE TABLE IF NOT EXISTS {CHECK_FAILURES_TABLE} (
 """Which data checks currently fail for which user: a row per (user, check) while the check's last evaluation
 over a slice with that user failed on their rows, deleted when it passes again. ``analytics.data_health``,
 ``polar-flow status`` and the alerts read it; Dagster's own check history says the same per run."""
+
+
+@contextmanager
+def raw_writer(
+    path: Path, *, memory_limit: str | None = None, threads: int = 0
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The warehouse opened by the single writer (``connect_writer``), raw schema ensured, closed on exit."""
+    con = connect_writer(path, memory_limit=memory_limit, threads=threads)
+    try:
+        ensure_raw_schema(con)
+        yield con
+    finally:
+        con.close()
 
 
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
