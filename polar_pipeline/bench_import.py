@@ -38,22 +38,23 @@ PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 1e6
 
 def _tree_rss_mb(pid: int) -> float:
     """The resident memory of ``pid`` and its descendants, in MB (``/proc/<pid>/statm``: cheap to read, so
-    sampling does not slow the import down). A child still running the parent's program (forked, not yet
-    exec'd: how Dagster starts ``tail`` for its log capture) shares the parent's pages and is not counted."""
+    sampling does not slow the import down). A child still running its parent's program (forked, not yet
+    exec'd: how Python and Dagster start ``tail`` or a spawned interpreter) shares its parent's pages and is
+    not counted."""
     total = 0.0
-    program = Path(f"/proc/{pid}/cmdline").read_bytes()
-    pending = [pid]
+    pending = [(pid, b"")]
     while pending:
-        current = pending.pop()
+        current, parent_program = pending.pop()
         try:
-            if current != pid and Path(f"/proc/{current}/cmdline").read_bytes() == program:
+            program = Path(f"/proc/{current}/cmdline").read_bytes()
+            if program == parent_program:
                 continue
             resident_pages = int(Path(f"/proc/{current}/statm").read_text().split()[1])
             children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
         except (OSError, IndexError, ValueError):
             continue  # it exited meanwhile
         total += resident_pages * PAGE_MB
-        pending.extend(int(child) for child in children)
+        pending.extend((int(child), program) for child in children)
     return total
 
 
@@ -126,12 +127,12 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         with TreePeak() as memory:
 
-            def first_rebuild_event(_: object) -> None:
-                """The rebuild's first event: the peak so far is the read-and-store phase's."""
-                if not read_peak:
+            def phase_started(phase: str) -> None:
+                """When the rebuild starts, the peak so far is the read-and-store phase's."""
+                if phase == "rebuild":
                     read_peak.append(memory.peak)
 
-            done = import_export(settings, "bench-import", archive, progress=first_rebuild_event)
+            done = import_export(settings, "bench-import", archive, on_phase=phase_started)
         total = time.perf_counter() - started
         files = sum(done.files.values())
         read = done.seconds["read and store"]

@@ -164,11 +164,9 @@ def _check_import(args: argparse.Namespace) -> None:
 
 def _cmd_import(args: argparse.Namespace) -> int:
     from polar_pipeline.export_import import import_export, summary_lines
-    from polar_pipeline.progress import RunProgress, wanted
 
-    progress = RunProgress() if wanted(args.progress) else None
     done = import_export(
-        get_settings(), args.user, args.path, publish_after=not args.no_publish, progress=progress
+        get_settings(), args.user, args.path, publish_after=not args.no_publish, progress=args.progress
     )
     print("\n".join(summary_lines(done)))
     if done.rebuild is not None and not done.rebuild.success:

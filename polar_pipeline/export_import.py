@@ -7,33 +7,38 @@ assets: AccessLink serves only the last ~28 days, and a user who never connected
 fetch with. Such a user gets a ``users`` partition but no control-store row (no token is invented); the raw
 assets of later syncs skip a user whose token they cannot find, so the user exists for the warehouse,
 Dagster and the snapshot only. The archive itself is kept under ``$POLAR_HOME/imported/<user>/``.
+
+Each phase (read and store, rebuild, publish) runs in a child process of its own, one after the other, and
+this process loads none of the heavy libraries (Dagster, DuckDB, polars): what a phase's allocators keep
+after years of JSON or 1,825 partitions goes back to the system when its child exits, so the import's peak
+is its heaviest phase alone, not the phases stacked (issue: five years within 500 MB).
 """
 
 from __future__ import annotations
 
-import gc
-import multiprocessing
 import shutil
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from polar_pipeline import clock
-from polar_pipeline.control_store import UnknownUser
-from polar_pipeline.memory import release_freed_memory
+from polar_pipeline.child_process import run_in_child
 from polar_pipeline.settings import Settings
 
-if TYPE_CHECKING:  # the heavy libraries are imported where they are used (see ``read_and_store``)
+if TYPE_CHECKING:  # the heavy libraries are imported in the child processes only (see ``run_in_child``)
     import dagster as dg
     import duckdb
+    from dagster._core.instance.ref import InstanceRef
 
-    from polar_pipeline.polar_export import ImportSummary
+    from polar_pipeline.polar_export.summary import ImportSummary
     from polar_pipeline.progress import EventListener
+
+_Result = TypeVar("_Result")
 
 IMPORTED_DIR = "imported"
 
@@ -62,6 +67,7 @@ class ExportImport:
     rebuild: RebuildOutcome | None
     published: bool | None
     generation: int | None
+    """The serving snapshot generation this import's publish left in force (None: no publish ran)."""
     kept_at: Path
     sample_sessions: int = 0
     """Sessions whose series or route went to the sample store in this import (not those already there)."""
@@ -144,13 +150,9 @@ def read_and_store(
 ) -> tuple[dict[str, int], StoredExport]:
     """The archive's files per family, and its records stored, by a child process of its own.
 
-    Reading years of JSON leaves Python's, DuckDB's and Arrow's allocators holding memory the process no
-    longer uses. In a child it goes back to the system when the child exits, so the rebuild that follows
-    (Dagster loaded, DuckDB busy) does not start on top of it, and this process stays small meanwhile: it
-    has imported none of those libraries yet. The child is spawned (a fresh interpreter, no Dagster), and an
-    error in it (``ValueError``: not an export, raised before anything is written) is raised here."""
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as child:
-        return child.submit(_read_and_store, settings, user_id, path, fetched_at).result()
+    An error in the child (``ValueError``: not an export, raised before anything is written) is raised
+    here."""
+    return run_in_child(_read_and_store, settings, user_id, path, fetched_at)
 
 
 def _read_and_store(
@@ -184,32 +186,57 @@ def _read_and_store(
     return files, StoredExport(summary, sample_rows, sink.sessions)
 
 
-def import_export(
+@dataclass(frozen=True)
+class Registered:
+    """What the rebuild's child found and did: the day axis, the user's partition and token, the run."""
+
+    axis_start: date
+    new_partition: bool
+    has_token: bool
+    rebuild: RebuildOutcome | None
+
+
+def _open_instance(settings: Settings, ref: InstanceRef | None) -> dg.DagsterInstance:
+    """The caller's Dagster instance by its ref (or the one on our DAGSTER_HOME), without compute-log capture.
+
+    Capturing a run's stdout and stderr starts two ``tail`` processes and two Python watchers (about 25 MB)
+    for the whole run. A child's stdout and stderr are its caller's anyway: the terminal of ``polar-flow
+    import``, or the captured logs of the inbox's ``import_job`` run. The run's own events, logs included,
+    are in the event log as for any run."""
+    import dagster as dg
+    from dagster._core.instance.ref import InstanceRef
+    from dagster._serdes import ConfigurableClassData
+
+    from polar_pipeline.orchestration.home import prepare_dagster_home
+
+    if ref is None:
+        ref = InstanceRef.from_dir(str(prepare_dagster_home(settings)))
+    no_capture = ConfigurableClassData(
+        "dagster._core.storage.noop_compute_log_manager", "NoOpComputeLogManager", "{}"
+    )
+    return dg.DagsterInstance.from_ref(ref._replace(compute_logs_data=no_capture))
+
+
+def _register_and_rebuild(
     settings: Settings,
     user_id: str,
-    path: Path,
-    *,
-    publish_after: bool = True,
-    instance: dg.DagsterInstance | None = None,
-    progress: EventListener | None = None,
-) -> ExportImport:
-    """Read, store, keep, rebuild and publish one export for ``user_id`` (``ValueError``: not an export)."""
-    now = datetime.now(UTC)
-    seconds: dict[str, float] = {}
-    started = time.perf_counter()
-    files, stored = read_and_store(settings, user_id, path, now)
+    stored: ImportSummary,
+    instance_ref: InstanceRef | None,
+    progress: bool | None,
+) -> Registered:
+    """In a child: the user's partition added if new, its token looked up, the imported days and the
+    trailing windows after them rebuilt (those on the day axis, if any)."""
+    from polar_pipeline.control_store import UnknownUser
     from polar_pipeline.history import history_start
-
-    axis_start = history_start(settings)
-    seconds["read and store"] = time.perf_counter() - started
-    kept_at = keep_archive(settings, user_id, path, now)
-
-    from polar_pipeline.operations import open_control_store, publish
-    from polar_pipeline.orchestration.home import dagster_instance
+    from polar_pipeline.operations import open_control_store
     from polar_pipeline.orchestration.partitions import USERS_PARTITIONS_NAME
+    from polar_pipeline.progress import RunProgress, wanted
     from polar_pipeline.rebuilds import rebuild_range
 
-    instance = instance or dagster_instance(settings)
+    axis_start = history_start(settings)
+    today = clock.today(settings)
+    days = rebuild_range(stored.first_day, stored.last_day, axis_start=axis_start, today=today)
+    instance = _open_instance(settings, instance_ref)
     new_partition = user_id not in instance.get_dynamic_partitions(USERS_PARTITIONS_NAME)
     if new_partition:
         instance.add_dynamic_partitions(USERS_PARTITIONS_NAME, [user_id])
@@ -218,36 +245,76 @@ def import_export(
         has_token = True
     except UnknownUser:
         has_token = False
-
-    days = rebuild_range(
-        stored.summary.first_day, stored.summary.last_day, axis_start=axis_start, today=clock.today(settings)
-    )
     rebuild = None
     if days is not None:
-        started = time.perf_counter()
-        rebuild = rebuild_user_days(settings, user_id, *days, instance=instance, progress=progress)
-        seconds["rebuild"] = time.perf_counter() - started
-    published = None
-    if publish_after and (rebuild is None or rebuild.success):
-        started = time.perf_counter()
-        gc.collect()  # the rebuild's run objects, before the publish run adds its own
-        release_freed_memory()
-        published = publish(settings.for_import_rebuild(), instance=instance)
-        seconds["publish"] = time.perf_counter() - started
+        listener = RunProgress() if wanted(progress) else None  # stderr is the caller's
+        rebuild = rebuild_user_days(settings, user_id, *days, instance=instance, progress=listener)
+    return Registered(axis_start, new_partition, has_token, rebuild)
+
+
+def _publish(settings: Settings, instance_ref: InstanceRef | None) -> tuple[bool, int | None]:
+    """In a child: one publish run with the import's DuckDB limits; whether it worked, and the generation
+    now served."""
+    from polar_pipeline.operations import publish
     from polar_pipeline.warehouse.snapshot import read_pointer
 
+    published = publish(settings.for_import_rebuild(), instance=_open_instance(settings, instance_ref))
     pointer = read_pointer(settings.snapshots_dir)
+    return published, pointer.generation if pointer is not None else None
+
+
+def import_export(
+    settings: Settings,
+    user_id: str,
+    path: Path,
+    *,
+    publish_after: bool = True,
+    instance: dg.DagsterInstance | None = None,
+    progress: bool | None = False,
+    on_phase: Callable[[str], None] | None = None,
+) -> ExportImport:
+    """Read, store, keep, rebuild and publish one export for ``user_id`` (``ValueError``: not an export).
+
+    ``instance`` (a persistent one: the children open it by its ref) defaults to the one on our
+    DAGSTER_HOME. ``progress`` prints a line per finished rebuild step on stderr (None: when stderr is a
+    terminal). ``on_phase`` is told each phase's name (``read and store``, ``rebuild``, ``publish``) as it
+    starts, in this process."""
+    now = datetime.now(UTC)
+    seconds: dict[str, float] = {}
+    instance_ref = instance.get_ref() if instance is not None else None
+
+    def phase(name: str, work: Callable[[], _Result]) -> _Result:
+        if on_phase is not None:
+            on_phase(name)
+        started = time.perf_counter()
+        try:
+            return work()
+        finally:
+            seconds[name] = time.perf_counter() - started
+
+    files, stored = phase("read and store", lambda: read_and_store(settings, user_id, path, now))
+    kept_at = keep_archive(settings, user_id, path, now)
+    summary = stored.summary
+    registered = phase(
+        "rebuild",
+        lambda: run_in_child(_register_and_rebuild, settings, user_id, summary, instance_ref, progress),
+    )
+    rebuild = registered.rebuild
+    published, generation = None, None
+    if publish_after and (rebuild is None or rebuild.success):
+        published, generation = phase("publish", lambda: run_in_child(_publish, settings, instance_ref))
+    axis_start = registered.axis_start
     return ExportImport(
         user_id=user_id,
         files=files,
         stored=stored.summary,
         before_axis_days=len({day for day in stored.summary.days if day < axis_start}),
         axis_start=axis_start,
-        new_partition=new_partition,
-        has_token=has_token,
+        new_partition=registered.new_partition,
+        has_token=registered.has_token,
         rebuild=rebuild,
         published=published,
-        generation=pointer.generation if pointer is not None else None,
+        generation=generation,
         kept_at=kept_at,
         sample_sessions=stored.sample_sessions,
         sample_rows=stored.sample_rows,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import sys
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 import dagster as dg
@@ -36,6 +37,14 @@ def wanted(forced: bool | None, stream: TextIO | None = None) -> bool:
     return bool(isatty and isatty())
 
 
+@dataclass(frozen=True)
+class FinishedRun:
+    """What a caller of ``execute_watched`` gets back: the run's id and whether it succeeded."""
+
+    run_id: str
+    success: bool
+
+
 def execute_watched(
     job: dg.JobDefinition,
     *,
@@ -43,14 +52,60 @@ def execute_watched(
     listener: EventListener | None = None,
     run_config: Mapping[str, Any] | None = None,
     tags: Mapping[str, str] | None = None,
-) -> dg.ExecuteInProcessResult:
-    """``job.execute_in_process`` (errors kept in the result), with ``listener`` given each of its events."""
+) -> FinishedRun:
+    """What ``job.execute_in_process`` does (errors kept in the run, not raised), with ``listener`` given
+    each event, and without keeping the events in memory.
+
+    ``execute_in_process`` collects every event of the run into its result: a step over years of days emits
+    a materialization per partition, so an import's rebuild held some 70 MB of events it never read. Here the
+    same in-process execution is iterated instead. Every event is already in the instance's event log, which
+    is where the UI, the sensors and the checks read them."""
+    from dagster._core.definitions.job_base import InMemoryJob
+    from dagster._core.execution.api import (
+        ExecuteRunWithPlanIterable,
+        create_execution_plan,
+        job_execution_iterator,
+    )
+    from dagster._core.execution.context_creation_job import (
+        PlanOrchestrationContextManager,
+        orchestration_context_event_generator,
+    )
+
     run_id = str(uuid.uuid4())  # what Dagster would pick; chosen here so the listener is in place first
     if listener is not None:
         instance.add_event_listener(run_id, listener)
-    return job.execute_in_process(
-        run_config=run_config, instance=instance, tags=tags, run_id=run_id, raise_on_error=False
+    in_process = job.as_ephemeral_job(resource_defs={}, input_values={})  # the in-process executor
+    wrapped = InMemoryJob(in_process)
+    config = dict(run_config or {})
+    plan = create_execution_plan(
+        wrapped, run_config=config, instance_ref=instance.get_ref() if instance.is_persistent else None
     )
+    run = instance.create_run_for_job(
+        job_def=in_process,
+        run_config=config,
+        tags={**in_process.run_tags, **(tags or {})},
+        run_id=run_id,
+        execution_plan=plan,
+    )
+    events = ExecuteRunWithPlanIterable(
+        execution_plan=plan,
+        iterator=job_execution_iterator,
+        execution_context_manager=PlanOrchestrationContextManager(
+            context_event_generator=orchestration_context_event_generator,
+            job=wrapped,
+            execution_plan=plan,
+            dagster_run=run,
+            instance=instance,
+            run_config=config,
+            executor_defs=None,
+            output_capture=None,
+            raise_on_error=False,
+        ),
+    )
+    for _ in events:
+        pass
+    finished = instance.get_run_by_id(run_id)
+    return FinishedRun(run_id, finished is not None and finished.status == dg.DagsterRunStatus.SUCCESS)
 
 
 def first_error_line(error: Any) -> str:

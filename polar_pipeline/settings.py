@@ -87,7 +87,7 @@ class Settings(BaseSettings):
         description="DuckDB threads of every warehouse writer; 0: one per core (DuckDB's default)",
     )
     import_memory_limit: str = Field(
-        default="320MB",
+        default="200MB",
         pattern=DUCKDB_MEMORY_SIZE,
         description="DuckDB memory_limit of the rebuild after an account-export import (instead of "
         "warehouse_memory_limit): years of one user's days, rebuilt in half-year slices, fit in it",

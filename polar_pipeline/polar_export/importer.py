@@ -29,12 +29,13 @@ from polar_pipeline.polar_export.archive import (
     parse_export_json,
 )
 from polar_pipeline.polar_export.samples import ExportSampleSink
+from polar_pipeline.polar_export.summary import ImportSummary
 from polar_pipeline.polar_export.values import FileProblem, RecordError, quarantine_file, quarantine_record
+from polar_pipeline.warehouse.raw_counts import StoredCounts
 from polar_pipeline.warehouse.raw_store import (
     QuarantineRecord,
     RawBatch,
     RawRecord,
-    StoredCounts,
     store_raw_batches,
 )
 
@@ -96,33 +97,6 @@ class ExportContents:
     @property
     def last_day(self) -> date | None:
         return max(self.days, default=None)
-
-
-@dataclass(frozen=True)
-class ImportSummary:
-    """What storing an export did, per raw stream, plus the skipped families and the days imported."""
-
-    stored: dict[str, StoredCounts]
-    skipped: dict[str, int]
-    days: frozenset[date]
-    json_bytes: int = 0
-    """Bytes of JSON members read and parsed (the skipped families not counted)."""
-
-    @property
-    def first_day(self) -> date | None:
-        return min(self.days, default=None)
-
-    @property
-    def last_day(self) -> date | None:
-        return max(self.days, default=None)
-
-    @property
-    def changed(self) -> int:
-        return sum(counts.changed for counts in self.stored.values())
-
-    @property
-    def quarantined(self) -> int:
-        return sum(counts.quarantined for counts in self.stored.values())
 
 
 def family_of(basename: str) -> str:

@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 import duckdb
-import polars as pl
 
+from polar_pipeline.warehouse.raw_counts import StoredCounts
 from polar_pipeline.warehouse.schema import RAW_TABLES, RawTable
 from polar_pipeline.warehouse.writer import transaction
+
+if TYPE_CHECKING:  # imported where used: a rebuild, which writes no raw records, need not load it
+    import pyarrow as pa
 
 SOURCE_PRECEDENCE: dict[str, int] = {"accesslink": 2, "export": 1}
 """Which source's record a key keeps when both deliver one: the higher wins, equal ones replace."""
@@ -62,15 +66,17 @@ def upsert_raw_records(
     """
     if not records:
         return 0
+    import pyarrow as pa
+
     keyed_by_day = table.key_column == "day"
-    columns: dict[str, list[object]] = {"user_id": [user_id] * len(records), "day": [r.day for r in records]}
-    schema: dict[str, type[pl.DataType]] = {"user_id": pl.String, "day": pl.Date}
+    columns: dict[str, pa.Array] = {
+        "user_id": pa.array([user_id] * len(records), pa.string()),
+        "day": pa.array([r.day for r in records], pa.date32()),
+    }
     if not keyed_by_day:
-        columns[table.key_column] = [r.key for r in records]
-        schema[table.key_column] = pl.String
-    columns["payload"] = [r.payload_json for r in records]
-    schema["payload"] = pl.String
-    frame = pl.DataFrame(columns, schema=schema)
+        columns[table.key_column] = pa.array([r.key for r in records], pa.string())
+    columns["payload"] = pa.array([r.payload_json for r in records], pa.string())
+    frame = pa.table(columns)
     # The key columns cannot be SET; a record whose local day was corrected moves with its payload.
     day_update = "" if keyed_by_day else "day = excluded.day, "
     precedence = "{" + ", ".join(f"'{name}': {rank}" for name, rank in SOURCE_PRECEDENCE.items()) + "}"
@@ -111,24 +117,21 @@ def quarantine_records(
     """
     if not records:
         return 0
-    frame = pl.DataFrame(
+    import pyarrow as pa
+
+    unique: dict[tuple[str, str], QuarantineRecord] = {}  # one row per stream and payload: the first
+    for record in records:
+        unique.setdefault((record.stream, hashlib.sha256(record.payload.encode()).hexdigest()), record)
+    frame = pa.table(
         {
-            "stream": [r.stream for r in records],
-            "day": [r.day for r in records],
-            "record_key": [r.key for r in records],
-            "payload": [r.payload for r in records],
-            "payload_sha256": [hashlib.sha256(r.payload.encode()).hexdigest() for r in records],
-            "reason": [r.reason for r in records],
-        },
-        schema={
-            "stream": pl.String,
-            "day": pl.Date,
-            "record_key": pl.String,
-            "payload": pl.String,
-            "payload_sha256": pl.String,
-            "reason": pl.String,
-        },
-    ).unique(subset=["stream", "payload_sha256"], keep="first", maintain_order=True)
+            "stream": pa.array([stream for stream, _ in unique], pa.string()),
+            "day": pa.array([r.day for r in unique.values()], pa.date32()),
+            "record_key": pa.array([r.key for r in unique.values()], pa.string()),
+            "payload": pa.array([r.payload for r in unique.values()], pa.string()),
+            "payload_sha256": pa.array([sha for _, sha in unique], pa.string()),
+            "reason": pa.array([r.reason for r in unique.values()], pa.string()),
+        }
+    )
     con.register("incoming_quarantine", frame)
     try:
         if first_seen is not None:
@@ -168,21 +171,6 @@ class RawBatch:
     records: Sequence[RawRecord] = ()
     rejects: Sequence[QuarantineRecord] = ()
     requests: int = 0
-
-
-@dataclass(frozen=True)
-class StoredCounts:
-    """What one write of raw batches did to the warehouse."""
-
-    received: int
-    changed: int
-    quarantined: int
-    requests: int
-    users: tuple[str, ...] = field(default=())
-    first_quarantined: dict[str, list[str]] = field(default_factory=dict)
-    """Per user, the reasons of the records quarantined for the first time by this write."""
-    changed_days: dict[str, list[date]] = field(default_factory=dict)
-    """Per user, the days of the records this write inserted or changed (sorted, once each)."""
 
 
 def store_raw_batches(

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from polar_pipeline.polar_export import read_export, store_export
+from polar_pipeline.polar_export.importer import read_export, store_export
 from tests.polar_export.conftest import NEW_SESSION_TEXT, OLD_SESSION, RECHARGE, SLEEP_SCORE
 
 CORRUPT_MARKER = b'{"date": "2014-10-28", "marker": "CORRUPT-ME"}'

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from polar_pipeline.polar_export import read_export
 from polar_pipeline.polar_export.archive import parse_export_json
+from polar_pipeline.polar_export.importer import read_export
 from tests.polar_export.conftest import (
     GOOD_MEMBERS,
     REAL_SESSION,

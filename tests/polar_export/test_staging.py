@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 
-from polar_pipeline.polar_export import read_export, store_export
+from polar_pipeline.polar_export.importer import read_export, store_export
 
 FETCHED_AT = datetime(2026, 3, 1, 12, tzinfo=UTC)
 

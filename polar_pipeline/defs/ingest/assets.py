@@ -33,7 +33,8 @@ from polar_pipeline.orchestration.resources import (
 from polar_pipeline.sqlmodels import ModelGraph, NewRejects, SqlModel, create_views, quarantine_rejects
 from polar_pipeline.sync_outcomes import SyncAttempt, SyncOutcomes
 from polar_pipeline.warehouse.check_failures import record_check_outcome
-from polar_pipeline.warehouse.raw_store import RawBatch, StoredCounts, store_raw_batches
+from polar_pipeline.warehouse.raw_counts import StoredCounts
+from polar_pipeline.warehouse.raw_store import RawBatch, store_raw_batches
 from polar_pipeline.warehouse.schema import RAW_TABLES
 from polar_pipeline.warehouse.writer import transaction
 
