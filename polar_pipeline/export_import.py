@@ -97,7 +97,7 @@ def rebuild_user_days(
 ) -> RebuildOutcome:
     """ONE run of ``pipeline_job`` over the user's days, the derived assets only (no AccessLink calls).
 
-    DuckDB runs with the import's limits (``Settings.for_import_rebuild``): one thread and
+    DuckDB runs with the import's limits (``Settings.for_import``): one thread and
     ``import_memory_limit``, which keep years of one user's days within the import's memory."""
     from polar_pipeline.definitions import build_definitions
     from polar_pipeline.defs.pipeline.definitions import PIPELINE_JOB
@@ -113,7 +113,7 @@ def rebuild_user_days(
 
     recover_abandoned_runs(instance)
     announce_other_runs(instance)
-    job = build_definitions(settings.for_import_rebuild()).resolve_job_def(PIPELINE_JOB)
+    job = build_definitions(settings.for_import()).resolve_job_def(PIPELINE_JOB)
     subset = job.get_subset(asset_selection=set(derived_asset_keys(settings)))
     result = execute_watched(
         subset,
@@ -258,7 +258,7 @@ def _publish(settings: Settings, instance_ref: InstanceRef | None) -> tuple[bool
     from polar_pipeline.operations import publish
     from polar_pipeline.warehouse.snapshot import read_pointer
 
-    published = publish(settings.for_import_rebuild(), instance=_open_instance(settings, instance_ref))
+    published = publish(settings.for_import(), instance=_open_instance(settings, instance_ref))
     pointer = read_pointer(settings.snapshots_dir)
     return published, pointer.generation if pointer is not None else None
 
@@ -292,7 +292,7 @@ def import_export(
         finally:
             seconds[name] = time.perf_counter() - started
 
-    files, stored = phase("read and store", lambda: read_and_store(settings, user_id, path, now))
+    files, stored = phase("read and store", lambda: read_and_store(settings.for_import(), user_id, path, now))
     kept_at = keep_archive(settings, user_id, path, now)
     summary = stored.summary
     registered = phase(

@@ -89,13 +89,13 @@ class Settings(BaseSettings):
     import_memory_limit: str = Field(
         default="200MB",
         pattern=DUCKDB_MEMORY_SIZE,
-        description="DuckDB memory_limit of the rebuild after an account-export import (instead of "
-        "warehouse_memory_limit): years of one user's days, rebuilt in half-year slices, fit in it",
+        description="DuckDB memory_limit of an account-export import, its reading, rebuild and publish "
+        "(instead of warehouse_memory_limit): years of one user's days fit, rebuilt in half-year slices",
     )
     import_threads: int = Field(
         default=1,
         ge=0,
-        description="DuckDB threads of the rebuild after an import: its queries are small slices, one thread "
+        description="DuckDB threads of an account-export import: its queries are small slices, one thread "
         "is as fast on two cores and needs less memory; 0: one per core",
     )
     api_cache_mb: int = Field(
@@ -139,8 +139,9 @@ class Settings(BaseSettings):
             raise ValueError(f"not an IANA time zone this machine knows: {value!r}") from error
         return value
 
-    def for_import_rebuild(self) -> Settings:
-        """These settings with the DuckDB limits of an import's rebuild (``import_*``)."""
+    def for_import(self) -> Settings:
+        """These settings with the DuckDB limits of an account-export import (``import_*``): its reading,
+        rebuild and publish."""
         return self.model_copy(
             update={
                 "warehouse_memory_limit": self.import_memory_limit,

@@ -124,6 +124,6 @@ def test_an_import_rebuild_gets_its_own_duckdb_limits(
         assert row is not None
         return str(row[0]), int(row[1])
 
-    scheduled, imported = limits(settings), limits(settings.for_import_rebuild())
+    scheduled, imported = limits(settings), limits(settings.for_import())
     assert imported == ("286.1 MiB", 1)  # DuckDB shows 300 MB in MiB
     assert scheduled[0] == "667.5 MiB" and scheduled[1] >= 1
