@@ -22,7 +22,7 @@ PACKAGE = REPO / "polar_pipeline"
 LIBRARY_ROOMS: dict[str, set[str]] = {
     "accesslink": {"httpx"},
     "simulator": set(),
-    "warehouse": {"duckdb", "polars"},
+    "warehouse": {"duckdb", "polars", "pyarrow"},
     "sqlmodels": {"duckdb", "sqlglot", "yaml", "polar_pipeline.warehouse"},
     "ingest": {"polar_pipeline.accesslink", "polar_pipeline.warehouse"},
     "analytics": {"polars", "numpy", "scipy"},
