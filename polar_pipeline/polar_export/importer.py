@@ -90,14 +90,6 @@ class ExportContents:
     def days(self) -> list[date]:
         return [record.day for records in self.records.values() for record in records]
 
-    @property
-    def first_day(self) -> date | None:
-        return min(self.days, default=None)
-
-    @property
-    def last_day(self) -> date | None:
-        return max(self.days, default=None)
-
 
 def family_of(basename: str) -> str:
     """The family a member belongs to: a raw stream's family name, or a skipped family."""
