@@ -97,8 +97,9 @@ def rebuild_user_days(
 ) -> RebuildOutcome:
     """ONE run of ``pipeline_job`` over the user's days, the derived assets only (no AccessLink calls).
 
-    DuckDB runs with the import's limits (``Settings.for_import``): one thread and
-    ``import_memory_limit``, which keep years of one user's days within the import's memory."""
+    DuckDB runs with the limits of ``settings``. ``import_export`` passes the import's limits
+    (``Settings.for_import``: one thread and ``import_memory_limit``), which keep years of one user's days
+    within the import's memory."""
     from polar_pipeline.definitions import build_definitions
     from polar_pipeline.defs.pipeline.definitions import PIPELINE_JOB
     from polar_pipeline.operations import (
@@ -113,7 +114,7 @@ def rebuild_user_days(
 
     recover_abandoned_runs(instance)
     announce_other_runs(instance)
-    job = build_definitions(settings.for_import()).resolve_job_def(PIPELINE_JOB)
+    job = build_definitions(settings).resolve_job_def(PIPELINE_JOB)
     subset = job.get_subset(asset_selection=set(derived_asset_keys(settings)))
     result = execute_watched(
         subset,
@@ -253,12 +254,11 @@ def _register_and_rebuild(
 
 
 def _publish(settings: Settings, instance_ref: InstanceRef | None) -> tuple[bool, int | None]:
-    """In a child: one publish run with the import's DuckDB limits; whether it worked, and the generation
-    now served."""
+    """In a child: one publish run; whether it worked, and the generation now served."""
     from polar_pipeline.operations import publish
     from polar_pipeline.warehouse.snapshot import read_pointer
 
-    published = publish(settings.for_import(), instance=_open_instance(settings, instance_ref))
+    published = publish(settings, instance=_open_instance(settings, instance_ref))
     pointer = read_pointer(settings.snapshots_dir)
     return published, pointer.generation if pointer is not None else None
 
@@ -279,6 +279,7 @@ def import_export(
     DAGSTER_HOME. ``progress`` prints a line per finished rebuild step on stderr (None: when stderr is a
     terminal). ``on_phase`` is told each phase's name (``read and store``, ``rebuild``, ``publish``) as it
     starts, in this process."""
+    settings = settings.for_import()  # every phase with the import's DuckDB limits
     now = datetime.now(UTC)
     seconds: dict[str, float] = {}
     instance_ref = instance.get_ref() if instance is not None else None
@@ -292,7 +293,7 @@ def import_export(
         finally:
             seconds[name] = time.perf_counter() - started
 
-    files, stored = phase("read and store", lambda: read_and_store(settings.for_import(), user_id, path, now))
+    files, stored = phase("read and store", lambda: read_and_store(settings, user_id, path, now))
     kept_at = keep_archive(settings, user_id, path, now)
     summary = stored.summary
     registered = phase(
