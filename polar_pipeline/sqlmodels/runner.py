@@ -85,6 +85,15 @@ def day_chunks(first_day: date, last_day: date, days: int) -> list[tuple[date, d
     return chunks
 
 
+def split_chunk(chunk: tuple[date, date]) -> list[tuple[date, date]] | None:
+    """A chunk's two halves (older first), or None for a single day."""
+    first, last = chunk
+    if first == last:
+        return None
+    middle = first + (last - first) // 2
+    return [(first, middle), (middle + timedelta(days=1), last)]
+
+
 def run_table_model(
     con: duckdb.DuckDBPyConnection,
     graph: ModelGraph,
@@ -100,6 +109,8 @@ def run_table_model(
     A slice of at most ``CHUNK_USER_DAYS`` user-days is replaced in one transaction. A longer one (an
     import's years) is replaced chunk by chunk, oldest first, a transaction each: DuckDB keeps a
     transaction's writes in memory, and a chunk's windows read the chunks before it, already committed.
+    A chunk that outgrows DuckDB's ``memory_limit`` (days of large payloads) is rolled back and redone in
+    halves, so a low limit makes a rebuild slower, not failed, down to one day at a time.
     A failure midway leaves every chunk whole (old or new rows) and the run failed, so the partitions stay
     unmaterialized, nothing is published, and re-running the slice redoes it."""
     model = graph[name]
@@ -110,19 +121,29 @@ def run_table_model(
     user_day_slice = UserDaySlice(tuple(users), first_day, last_day)
     read_from = first_day - timedelta(days=model.window_days)
     deleted = inserted = quarantined = 0
-    for chunk in day_chunks(first_day, last_day, max(1, CHUNK_USER_DAYS // max(1, len(users)))):
+    pending = day_chunks(first_day, last_day, max(1, CHUNK_USER_DAYS // max(1, len(users))))
+    while pending:
+        chunk = pending.pop(0)
         chunk_slice = UserDaySlice(tuple(users), *chunk)
         all_params = {**chunk_slice.params, "read_from": chunk[0] - timedelta(days=model.window_days)}
         model_params = {key: all_params[key] for key in model.parameters}
-        with transaction(con, model.relation):
-            create_views(con, graph)
-            try:
-                written = replace_slice(con, model.relation, chunk_slice, model.sql, model_params)
-            except TableShapeError as error:
-                raise SqlModelError(f"{model.path}: {error}") from None
-            quarantined += _quarantine_rejects(con, graph, model, chunk_slice, seen_at or datetime.now(UTC))
+        try:
+            with transaction(con, model.relation):
+                create_views(con, graph)
+                try:
+                    written = replace_slice(con, model.relation, chunk_slice, model.sql, model_params)
+                except TableShapeError as error:
+                    raise SqlModelError(f"{model.path}: {error}") from None
+                rejected = _quarantine_rejects(con, graph, model, chunk_slice, seen_at or datetime.now(UTC))
+        except duckdb.OutOfMemoryException:
+            halves = split_chunk(chunk)
+            if halves is None:
+                raise  # a single day that does not fit: the memory limit is too low for this data
+            pending[:0] = halves  # rolled back whole; redone in two smaller transactions, oldest first
+            continue
         deleted += written.rows_deleted
         inserted += written.rows_written
+        quarantined += rejected
     preview = slice_preview(con, model.relation, user_day_slice)
     return ModelRun(
         model=model.name,

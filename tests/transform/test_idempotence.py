@@ -121,6 +121,44 @@ def test_a_long_slice_written_in_chunks_gives_the_rows_of_one_pass(
         con.close()
 
 
+def test_a_chunk_out_of_memory_is_rolled_back_and_redone_in_halves(
+    sim_marts: SimWarehouse, graph: ModelGraph, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB's out-of-memory error in a chunk (here: any chunk longer than 5 days, raised after the chunk
+    was really written) rolls that chunk back and redoes it in halves: the rows are those of one pass.
+    A single day that still does not fit fails the model with DuckDB's error."""
+    con = connect_writer(sim_marts.copy_to(tmp_path))
+    real_replace = runner.replace_slice
+    attempts: list[int] = []
+    limit_days = 5
+
+    def replace_within_limit(
+        con: duckdb.DuckDBPyConnection, relation: str, part: UserDaySlice, *args: object
+    ) -> object:
+        written = real_replace(con, relation, part, *args)  # type: ignore[arg-type]
+        days = (part.last_day - part.first_day).days + 1
+        attempts.append(days)
+        if days > limit_days:
+            raise duckdb.OutOfMemoryException("Out of Memory Error: simulated")
+        return written
+
+    first, last = sim_marts.first_day + timedelta(days=30), sim_marts.first_day + timedelta(days=52)
+    try:
+        one_pass = checksums(con, graph)
+        monkeypatch.setattr(runner, "replace_slice", replace_within_limit)
+        run = runner.run_table_model(con, graph, "daily_metrics", sim_marts.users, first, last)
+        assert run.rows_deleted == run.rows_written == len(sim_marts.users) * 23
+        assert checksums(con, graph) == one_pass
+        assert attempts[0] == 23 and max(attempts[1:]) <= 12 and min(attempts) <= limit_days  # halved
+        assert sum(days for days in attempts if days <= limit_days) == 23  # each day written once, in the end
+        limit_days = 0
+        with pytest.raises(duckdb.OutOfMemoryException):
+            runner.run_table_model(con, graph, "daily_metrics", sim_marts.users, first, last)
+        assert checksums(con, graph) == one_pass  # every failed chunk rolled back
+    finally:
+        con.close()
+
+
 def test_analytics_written_in_chunks_give_the_rows_of_one_pass(
     sim_marts: SimWarehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
