@@ -1,11 +1,12 @@
 """Progress of an in-process Dagster run on a terminal: one line per finished step, then a summary.
 
-A run started with ``job.execute_in_process`` reports every event to its instance, which hands each one to
-the listeners registered for the run's id (``DagsterInstance.add_event_listener``, how Dagster itself
-relays a step launcher's events). ``execute_watched`` registers a listener under a run id chosen before the
-run starts, so the listener sees the run from its first event; ``RunProgress`` is such a listener. The
-plan arrives first, as one ``ASSET_MATERIALIZATION_PLANNED`` (or check-planned) event per asset and step,
-which gives the step count and each step's asset name; then each step's start and end.
+A run executed in process (``execute_watched`` runs a job as ``execute_in_process`` does) reports every
+event to its instance, which hands each one to the listeners registered for the run's id
+(``DagsterInstance.add_event_listener``, how Dagster itself relays a step launcher's events).
+``execute_watched`` registers a listener under a run id chosen before the run starts, so the listener sees
+the run from its first event; ``RunProgress`` is such a listener. The plan arrives first, as one
+``ASSET_MATERIALIZATION_PLANNED`` (or check-planned) event per asset and step, which gives the step count
+and each step's asset name; then each step's start and end.
 
 Nothing here changes what Dagster logs itself (the CLI keeps its console logger at INFO); the lines go to
 the stream given, stderr by default, so a command's stdout stays what scripts read.
