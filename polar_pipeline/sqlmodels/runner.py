@@ -85,15 +85,6 @@ def day_chunks(first_day: date, last_day: date, days: int) -> list[tuple[date, d
     return chunks
 
 
-def split_chunk(chunk: tuple[date, date]) -> list[tuple[date, date]] | None:
-    """A chunk's two halves (older first), or None for a single day."""
-    first, last = chunk
-    if first == last:
-        return None
-    middle = first + (last - first) // 2
-    return [(first, middle), (middle + timedelta(days=1), last)]
-
-
 def run_table_model(
     con: duckdb.DuckDBPyConnection,
     graph: ModelGraph,
@@ -136,10 +127,10 @@ def run_table_model(
                     raise SqlModelError(f"{model.path}: {error}") from None
                 rejected = _quarantine_rejects(con, graph, model, chunk_slice, seen_at or datetime.now(UTC))
         except duckdb.OutOfMemoryException:
-            halves = split_chunk(chunk)
-            if halves is None:
+            days = (chunk[1] - chunk[0]).days + 1
+            if days == 1:
                 raise  # a single day that does not fit: the memory limit is too low for this data
-            pending[:0] = halves  # rolled back whole; redone in two smaller transactions, oldest first
+            pending[:0] = day_chunks(*chunk, (days + 1) // 2)  # rolled back whole; redone in two halves
             continue
         deleted += written.rows_deleted
         inserted += written.rows_written
